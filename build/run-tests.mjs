@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Runs every uvu suite (test/**/*.test.ts, then conformance/**/*.test.ts) and ends with "N passed, N failed".
+// Each suite file is bundled with esbuild and run in its own node process; conformance suites marked
+// `bothFormats` in PLAN run once per executable format.
+import { build } from 'esbuild';
+import { execa } from 'execa';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const filters = process.argv.slice(2);
+const outDir = join(root, '.cache/tests');
+
+function testFiles(dir) {
+  const out = [];
+  const walk = (d) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith('.test.ts')) out.push(p);
+    }
+  };
+  walk(join(root, dir));
+  return out.sort();
+}
+
+/** Suites that prove the executables themselves run once per format (the issue asks sea for the foundation). */
+const BOTH_FORMATS = new Set(['conformance/foundation.test.ts']);
+
+const files = [...testFiles('test'), ...testFiles('conformance')].filter(
+  (f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)),
+);
+const runs = files.flatMap((f) => {
+  const rel = relative(root, f);
+  const bun = { file: f, rel, label: rel, env: { CNM_BIN_DIR: join(root, 'dist/bin'), CNM_FORMAT: 'bun' } };
+  if (!BOTH_FORMATS.has(rel)) return [bun];
+  return [bun, { file: f, rel, label: `${rel} [sea]`, env: { CNM_BIN_DIR: join(root, 'dist/sea'), CNM_FORMAT: 'sea' } }];
+});
+
+rmSync(outDir, { recursive: true, force: true });
+await build({
+  entryPoints: files,
+  outdir: outDir,
+  outbase: root,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'inline',
+  logLevel: 'warning',
+});
+
+// Leftovers of an earlier run that was killed: the suites' own prefix only.
+await execa('bash', ['-c', 'for n in $(ip netns list | awk \'{print $1}\' | grep "^cnmt-"); do ip netns delete "$n"; done; rm -rf /tmp/cnmt-data-*'], { reject: false });
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const run of runs) {
+  const bundled = join(outDir, run.rel.replace(/\.ts$/, '.mjs'));
+  process.stdout.write(`\n## ${run.label}\n`);
+  const r = await execa('node', ['--enable-source-maps', bundled], {
+    cwd: root,
+    env: { ...run.env, CNM_ROOT: root },
+    reject: false,
+    all: true,
+    timeout: 20 * 60_000,
+  });
+  process.stdout.write(r.all ?? '');
+  const count = (label) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(r.all ?? '')?.[1] ?? 0);
+  const total = count('Total');
+  const ok = count('Passed');
+  const skip = count('Skipped');
+  let bad = total - ok - skip;
+  if (r.exitCode !== 0 && bad === 0) bad = 1; // a suite that crashed before counting
+  if (total === 0 && r.exitCode === 0) bad = 1; // a suite that ran nothing proves nothing
+  passed += ok;
+  failed += bad;
+  skipped += skip;
+  process.stdout.write(`\n-> ${run.label}: ${ok} passed, ${bad} failed${skip ? `, ${skip} skipped` : ''}\n`);
+}
+process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.exitCode = failed > 0 ? 1 : 0;

@@ -1,0 +1,44 @@
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+
+/** Every namespace the suites make starts with this; nothing else is ever touched. */
+export const PREFIX = 'cnmt-';
+let seq = 0;
+
+export interface TestNetns {
+  name: string;
+  path: string;
+}
+
+const made = new Set<string>();
+
+export async function createNetns(label = 'ns'): Promise<TestNetns> {
+  const name = `${PREFIX}${process.pid}-${label}-${seq++}`;
+  await execa('ip', ['netns', 'add', name]);
+  made.add(name);
+  return { name, path: `/var/run/netns/${name}` };
+}
+
+export async function deleteNetns(ns: TestNetns): Promise<void> {
+  made.delete(ns.name);
+  if (existsSync(ns.path)) await execa('ip', ['netns', 'delete', ns.name]);
+}
+
+export async function listTestNetns(all = false): Promise<string[]> {
+  const { stdout } = await execa('ip', ['-j', 'netns', 'list']);
+  const names = (stdout.trim() ? (JSON.parse(stdout) as Array<{ name: string }>) : []).map((n) => n.name);
+  return names.filter((n) => n.startsWith(all ? PREFIX : `${PREFIX}${process.pid}-`));
+}
+
+/** Removes every namespace this process made (or, with all, any the suites ever made). */
+export async function cleanupNetns(all = false): Promise<void> {
+  for (const name of await listTestNetns(all)) {
+    await execa('ip', ['netns', 'delete', name], { reject: false });
+    made.delete(name);
+  }
+}
+
+/** Runs a command inside a test namespace. */
+export function inNs(ns: TestNetns, cmd: string, args: string[]) {
+  return execa('ip', ['netns', 'exec', ns.name, cmd, ...args], { reject: false });
+}

@@ -1,0 +1,50 @@
+import { CniError, ErrorCode, invalidConfig } from '../../shared/cni/errors.ts';
+import type { Interface, IpConfig } from '../../shared/cni/result.ts';
+import type { Driver, JoinInfo } from '../../shared/cnm/driver.ts';
+import type { Sandbox } from '../../shared/cnm/sandbox.ts';
+import { addrs } from '../../shared/kernel/iproute.ts';
+import { isNodeNetns } from '../../shared/kernel/netns.ts';
+
+function requireNodeNetns(sandbox: Sandbox): void {
+  if (!isNodeNetns(sandbox.netns)) {
+    throw invalidConfig(
+      `cnm-host attaches pods that share the node's network namespace, but CNI_NETNS ${sandbox.netns} is a namespace of its own`,
+      'run the pod with hostNetwork: true, or use a driver such as cnm-bridge for pods with their own namespace',
+    );
+  }
+}
+
+/** CNM's host driver: the pod uses the node's own network stack; the result shows the node's interfaces. */
+export const hostDriver: Driver = {
+  name: 'host',
+  usesIpam: false,
+  validate: () => ({}),
+  createNetwork() {},
+  deleteNetwork() {},
+
+  join(_ctx, _net, _ep, sandbox): JoinInfo {
+    requireNodeNetns(sandbox);
+    const interfaces: Interface[] = [];
+    const ips: IpConfig[] = [];
+    for (const link of addrs()) {
+      const index = interfaces.push({ name: link.ifname, ...(link.address ? { mac: link.address } : {}), sandbox: sandbox.netns }) - 1;
+      for (const a of link.addr_info ?? []) {
+        if (a.scope === 'global') ips.push({ address: `${a.local}/${a.prefixlen}`, interface: index });
+      }
+    }
+    return { interfaces, addressedInterface: -1, ips };
+  },
+
+  // The node's network is not ours to change.
+  leave() {},
+
+  check(_ctx, _net, _ep, sandbox) {
+    try {
+      requireNodeNetns(sandbox);
+    } catch (err) {
+      throw new CniError(ErrorCode.StateMismatch, (err as CniError).msg);
+    }
+  },
+
+  status() {},
+};

@@ -1,0 +1,119 @@
+import { CniError, ErrorCode, invalidConfig } from './errors.ts';
+import { asObject, optBool, optObject, optString, optStringArray, type Json } from './fields.ts';
+import { parseResult, type Dns, type Result } from './result.ts';
+import { IMPLICIT_VERSION, requireSupportedVersion, type CniVersion } from './version.ts';
+
+/** An attachment a runtime still uses, as GC's `cni.dev/valid-attachments` lists them. */
+export interface Attachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface IpamConf extends Json {
+  type: string;
+}
+
+/** The network config on stdin, validated. `raw` keeps every key for driver options and IPAM delegation. */
+export interface NetConf {
+  cniVersion: CniVersion;
+  name: string;
+  type: string;
+  ipam?: IpamConf;
+  dns?: Dns;
+  args?: Json;
+  runtimeConfig: Json;
+  capabilities?: Record<string, boolean>;
+  prevResult?: Result;
+  validAttachments?: Attachment[];
+  /** Where cnm-cni keeps its state; the operator's default unless the config names one. */
+  dataDir?: string;
+  /** A file diagnostics are appended to, besides stderr. */
+  logFile?: string;
+  raw: Json;
+}
+
+/** Network names libcni accepts. */
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function decodeJson(text: string): Json {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new CniError(ErrorCode.DecodeFailure, `network config is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new CniError(ErrorCode.DecodeFailure, 'network config must be a JSON object');
+  }
+  return v as Json;
+}
+
+/** The cniVersion of a config, for VERSION and for error replies written before the rest is validated. */
+export function peekVersion(raw: Json): string {
+  const v = raw.cniVersion;
+  return typeof v === 'string' && v !== '' ? v : IMPLICIT_VERSION;
+}
+
+export function parseNetConf(raw: Json): NetConf {
+  const cniVersion = requireSupportedVersion(peekVersion(raw));
+  const name = optString(raw, 'name');
+  if (!name) throw invalidConfig('network config has no "name"', 'every network config names its network');
+  if (!NETWORK_NAME.test(name)) {
+    throw invalidConfig(`network name ${JSON.stringify(name)} is invalid`, 'use letters, digits, "_", "." and "-", starting with a letter or digit');
+  }
+  const type = optString(raw, 'type');
+  if (!type) throw invalidConfig('network config has no "type"', 'name the plugin executable, e.g. "cnm-bridge"');
+
+  const conf: NetConf = { cniVersion, name, type, runtimeConfig: optObject(raw, 'runtimeConfig') ?? {}, raw };
+  const ipam = optObject(raw, 'ipam');
+  if (ipam && Object.keys(ipam).length > 0) {
+    const ipamType = optString(ipam, 'type', 'ipam.');
+    if (!ipamType) throw invalidConfig('ipam has no "type"', 'name the IPAM plugin, e.g. "cnm-host-local"');
+    conf.ipam = { ...ipam, type: ipamType };
+  }
+  const dns = optObject(raw, 'dns');
+  if (dns) conf.dns = parseDns(dns);
+  conf.args = optObject(raw, 'args');
+  const caps = optObject(raw, 'capabilities');
+  if (caps) {
+    for (const k of Object.keys(caps)) optBool(caps, k, 'capabilities.');
+    conf.capabilities = caps as Record<string, boolean>;
+  }
+  if (raw.prevResult !== undefined && raw.prevResult !== null) {
+    try {
+      conf.prevResult = parseResult(raw.prevResult);
+    } catch (err) {
+      throw invalidConfig(`prevResult is malformed: ${(err as Error).message}`);
+    }
+  }
+  const valid = raw['cni.dev/valid-attachments'];
+  if (valid !== undefined) conf.validAttachments = parseAttachments(valid);
+  conf.dataDir = optString(raw, 'dataDir');
+  if (conf.dataDir !== undefined && !conf.dataDir.startsWith('/')) throw invalidConfig(`dataDir ${JSON.stringify(conf.dataDir)} must be an absolute path`);
+  conf.logFile = optString(raw, 'logFile');
+  return conf;
+}
+
+function parseDns(dns: Json): Dns {
+  const out: Dns = {};
+  const nameservers = optStringArray(dns, 'nameservers', 'dns.');
+  if (nameservers) out.nameservers = nameservers;
+  const domain = optString(dns, 'domain', 'dns.');
+  if (domain) out.domain = domain;
+  const search = optStringArray(dns, 'search', 'dns.');
+  if (search) out.search = search;
+  const options = optStringArray(dns, 'options', 'dns.');
+  if (options) out.options = options;
+  return out;
+}
+
+function parseAttachments(v: unknown): Attachment[] {
+  if (!Array.isArray(v)) throw invalidConfig('cni.dev/valid-attachments must be an array');
+  return v.map((item, i) => {
+    const o = asObject(item, `cni.dev/valid-attachments[${i}]`);
+    const containerID = optString(o, 'containerID', `cni.dev/valid-attachments[${i}].`);
+    const ifname = optString(o, 'ifname', `cni.dev/valid-attachments[${i}].`);
+    if (!containerID || !ifname) throw invalidConfig(`cni.dev/valid-attachments[${i}] needs containerID and ifname`);
+    return { containerID, ifname };
+  });
+}

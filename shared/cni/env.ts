@@ -1,0 +1,88 @@
+import { CniError, ErrorCode, invalidEnv } from './errors.ts';
+
+export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** The CNI_* environment of one invocation, validated. */
+export interface CniEnv {
+  command: Command;
+  containerId: string;
+  netns: string;
+  ifname: string;
+  /** CNI_ARGS as ordered key/value pairs. */
+  args: Array<[string, string]>;
+  /** CNI_PATH split on ':'. */
+  path: string[];
+}
+
+type EnvKey = 'CNI_CONTAINERID' | 'CNI_NETNS' | 'CNI_IFNAME' | 'CNI_PATH';
+
+/** Which variables each command needs, as the reference skel requires them. */
+const REQUIRED: Record<Command, EnvKey[]> = {
+  ADD: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
+  CHECK: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
+  DEL: ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_PATH'],
+  GC: [],
+  STATUS: [],
+  VERSION: [],
+};
+
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function validateIfname(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (Buffer.byteLength(name) > 15) return 'is longer than 15 bytes';
+  if (name === '.' || name === '..') return 'may not be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
+  return undefined;
+}
+
+export function parseCniArgs(raw: string): Array<[string, string]> {
+  if (raw === '') return [];
+  return raw.split(';').filter((p) => p !== '').map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw invalidEnv(`CNI_ARGS: ${JSON.stringify(pair)} is not KEY=VALUE`);
+    return [pair.slice(0, eq), pair.slice(eq + 1)];
+  });
+}
+
+export function parseEnv(env: Record<string, string | undefined>): CniEnv {
+  const command = env.CNI_COMMAND ?? '';
+  if (command === '') throw invalidEnv('CNI_COMMAND is not set', `set it to one of ${COMMANDS.join(', ')}`);
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    throw invalidEnv(`CNI_COMMAND ${JSON.stringify(command)} is not a CNI command`, `use one of ${COMMANDS.join(', ')}`);
+  }
+  const cmd = command as Command;
+  for (const key of REQUIRED[cmd]) {
+    if ((env[key] ?? '') === '') throw invalidEnv(`${key} is required for ${cmd}`);
+  }
+  const containerId = env.CNI_CONTAINERID ?? '';
+  if (containerId !== '' && !CONTAINER_ID.test(containerId)) {
+    throw invalidEnv(
+      `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`,
+      'a container id starts with a letter or digit and holds only letters, digits, "_", "." and "-"',
+    );
+  }
+  const ifname = env.CNI_IFNAME ?? '';
+  if (ifname !== '' || REQUIRED[cmd].includes('CNI_IFNAME')) {
+    const why = validateIfname(ifname);
+    if (why) throw invalidEnv(`CNI_IFNAME ${JSON.stringify(ifname)} ${why}`);
+  }
+  const netns = env.CNI_NETNS ?? '';
+  if (netns !== '' && !netns.startsWith('/')) {
+    throw invalidEnv(`CNI_NETNS ${JSON.stringify(netns)} is not an absolute path`);
+  }
+  return {
+    command: cmd,
+    containerId,
+    netns,
+    ifname,
+    args: parseCniArgs(env.CNI_ARGS ?? ''),
+    path: (env.CNI_PATH ?? '').split(':').filter((p) => p !== ''),
+  };
+}
+
+/** A netns path that does not exist means the container is gone (code 3). */
+export function unknownContainer(netns: string): CniError {
+  return new CniError(ErrorCode.UnknownContainer, `network namespace ${netns} does not exist`, 'the container is gone or CNI_NETNS is wrong');
+}

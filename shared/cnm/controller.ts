@@ -1,0 +1,223 @@
+import type { Attachment } from '../cni/config.ts';
+import { CniError, ErrorCode, invalidConfig } from '../cni/errors.ts';
+import type { Json } from '../cni/fields.ts';
+import type { Invocation } from '../cni/skeleton.ts';
+import type { Dns, IpConfig, Result } from '../cni/result.ts';
+import type { Driver, DriverContext } from './driver.ts';
+import { openIpam, type Ipam } from './ipam.ts';
+import { endpointDir, endpointPath, networkLockPath, networkPath } from './paths.ts';
+import type { EndpointRecord, NetworkRecord } from './records.ts';
+import { Sandbox } from './sandbox.ts';
+import { DEFAULT_DATA_DIR, listDir, readJson, removeFile, withLock, writeJsonAtomic } from './store.ts';
+
+/**
+ * The entry point of every plugin process: maps one CNI command onto the CNM objects of the network the
+ * config names, over the store.
+ */
+export class NetworkController {
+  private readonly ctx: DriverContext;
+  private readonly ipam: Ipam | undefined;
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly inv: Invocation,
+  ) {
+    const dataDir = inv.conf.dataDir ?? DEFAULT_DATA_DIR;
+    this.ctx = { conf: inv.conf, log: inv.log, dataDir };
+    this.ipam = openIpam(inv.conf, inv.env, dataDir);
+    if (this.ipam && !driver.usesIpam) {
+      throw invalidConfig(`the ${driver.name} driver gives pods no addresses, so it takes no "ipam" section`, 'remove ipam from the config');
+    }
+    if (!this.ipam && driver.usesIpam) throw invalidConfig(`the ${driver.name} driver needs an "ipam" section`, 'add e.g. "ipam": {"type": "cnm-host-local", "ranges": [[{"subnet": "10.22.0.0/16"}]]}');
+  }
+
+  private get attachment(): Attachment {
+    return { containerID: this.inv.env.containerId, ifname: this.inv.env.ifname };
+  }
+
+  private endpointFile(containerId = this.inv.env.containerId, ifname = this.inv.env.ifname): string {
+    return endpointPath(this.ctx.dataDir, this.inv.conf.name, containerId, ifname);
+  }
+
+  /** The network the config names, created on first use; `created` says this call made it. */
+  network(options: Json): { net: NetworkRecord; created: boolean } {
+    const { conf } = this.inv;
+    const path = networkPath(this.ctx.dataDir, conf.name);
+    const existing = readJson<NetworkRecord>(path);
+    if (existing) return { net: this.sameNetwork(existing, options), created: false };
+    return withLock(networkLockPath(this.ctx.dataDir, conf.name), () => {
+      const raced = readJson<NetworkRecord>(path);
+      if (raced) return { net: this.sameNetwork(raced, options), created: false };
+      const net: NetworkRecord = {
+        name: conf.name,
+        driver: this.driver.name,
+        options,
+        subnets: this.ipam?.requestPool() ?? [],
+        created: new Date().toISOString(),
+      };
+      if (this.ipam) net.ipamType = this.ipam.type;
+      this.driver.createNetwork(this.ctx, net);
+      writeJsonAtomic(path, net);
+      return { net, created: true };
+    });
+  }
+
+  /** Removes a network this ADD created and that no other endpoint joined meanwhile. */
+  private removeNetworkIfUnused(net: NetworkRecord): void {
+    withLock(networkLockPath(this.ctx.dataDir, net.name), () => {
+      if (listDir(endpointDir(this.ctx.dataDir, net.name)).length > 0) return;
+      this.driver.deleteNetwork(this.ctx, net);
+      this.ipam?.releasePool();
+      removeFile(networkPath(this.ctx.dataDir, net.name));
+    });
+  }
+
+  private sameNetwork(net: NetworkRecord, options: Json): NetworkRecord {
+    if (net.driver !== this.driver.name) {
+      throw invalidConfig(`network ${net.name} already exists with driver ${net.driver}, not ${this.driver.name}`, `remove it first with "cnm network rm ${net.name}" or pick another name`);
+    }
+    const changed = Object.keys({ ...net.options, ...options }).filter((k) => JSON.stringify(net.options[k]) !== JSON.stringify(options[k]));
+    if (changed.length > 0) {
+      throw invalidConfig(`network ${net.name} already exists with other ${changed.join(', ')}`, `a network's options are fixed once created: remove it with "cnm network rm ${net.name}" when it has no endpoints, or use another name`);
+    }
+    return net;
+  }
+
+  add(): Result {
+    const { env, conf } = this.inv;
+    const options = this.driver.validate(this.ctx);
+    const sandbox = Sandbox.require(env.containerId, env.netns);
+    const { net, created } = this.network(options);
+
+    const file = this.endpointFile();
+    const previous = readJson<EndpointRecord>(file);
+    if (previous?.state === 'ready') {
+      throw invalidConfig(`container ${env.containerId} is already attached to network ${conf.name} as ${env.ifname}`, 'DEL it first, or use another CNI_IFNAME');
+    }
+    if (previous) this.teardown(previous, net);
+
+    const ep: EndpointRecord = {
+      network: conf.name,
+      containerId: env.containerId,
+      ifname: env.ifname,
+      netns: env.netns,
+      state: 'creating',
+      driver: this.driver.name,
+      interfaces: [],
+      ips: [],
+      routes: [],
+      driverState: {},
+      created: new Date().toISOString(),
+    };
+    if (this.ipam) ep.ipamType = this.ipam.type;
+    writeJsonAtomic(file, ep);
+
+    let addressed: Result | undefined;
+    try {
+      addressed = this.ipam?.requestAddress(this.attachment);
+      const joined = this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] });
+      const index = joined.addressedInterface;
+      ep.interfaces = joined.interfaces;
+      ep.ips = (addressed?.ips ?? []).map((ip): IpConfig => (index >= 0 ? { ...ip, interface: index } : { ...ip })).concat(joined.ips ?? []);
+      ep.routes = [...(addressed?.routes ?? []), ...(joined.routes ?? [])];
+      const dns = pickDns(conf.dns, addressed?.dns);
+      if (dns) ep.dns = dns;
+      if (joined.mac) ep.mac = joined.mac;
+      ep.driverState = joined.driverState ?? {};
+      ep.state = 'ready';
+      writeJsonAtomic(file, ep);
+    } catch (err) {
+      this.undo(ep, net, sandbox, created);
+      throw err;
+    }
+    return toResult(ep);
+  }
+
+  /** Reverse order of add, each step best effort: the original error is what the caller sees. */
+  private undo(ep: EndpointRecord, net: NetworkRecord, sandbox: Sandbox, createdNetwork: boolean): void {
+    const steps: Array<[string, () => void]> = [
+      ['leave', () => this.driver.leave(this.ctx, net, ep, sandbox)],
+      ['release addresses', () => this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname })],
+      ['remove endpoint record', () => removeFile(this.endpointFile(ep.containerId, ep.ifname))],
+      ['remove the network this ADD created', () => createdNetwork && this.removeNetworkIfUnused(net)],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        step();
+      } catch (err) {
+        this.inv.log.error(`undo of a failed ADD: ${what}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** DEL: leave, release, forget. A missing namespace, endpoint or network is success. */
+  del(): void {
+    const rec = readJson<EndpointRecord>(this.endpointFile());
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
+    if (rec) {
+      this.teardown(rec, net ?? undefined);
+    } else {
+      this.ipam?.releaseAddress(this.attachment);
+    }
+  }
+
+  private teardown(ep: EndpointRecord, net: NetworkRecord | undefined): void {
+    const netns = ep.netns || this.inv.env.netns;
+    this.driver.leave(this.ctx, net, ep, Sandbox.ifPresent(ep.containerId, netns));
+    this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname });
+    removeFile(this.endpointFile(ep.containerId, ep.ifname));
+  }
+
+  check(): void {
+    const { env, conf } = this.inv;
+    const ep = readJson<EndpointRecord>(this.endpointFile());
+    if (!ep || ep.state !== 'ready') {
+      throw new CniError(ErrorCode.StateMismatch, `container ${env.containerId} has no endpoint ${env.ifname} on network ${conf.name}`, 'ADD it again');
+    }
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, conf.name));
+    if (!net) throw new CniError(ErrorCode.StateMismatch, `network ${conf.name} is missing from the store ${this.ctx.dataDir}`);
+    if (conf.prevResult) {
+      const want = (conf.prevResult.ips ?? []).map((ip) => ip.address).sort();
+      const have = ep.ips.map((ip) => ip.address).sort();
+      const missing = want.filter((a) => !have.includes(a));
+      if (missing.length) throw new CniError(ErrorCode.StateMismatch, `prevResult lists ${missing.join(', ')}, which endpoint ${env.ifname} of ${env.containerId} does not hold`);
+    }
+    this.driver.check(this.ctx, net, ep, Sandbox.require(env.containerId, env.netns));
+    this.ipam?.check(this.attachment);
+  }
+
+  /** GC: every endpoint of the network that no valid attachment names is torn down as DEL would. */
+  gc(): void {
+    const valid = this.inv.conf.validAttachments;
+    if (!valid) throw invalidConfig('GC needs "cni.dev/valid-attachments"', 'list the attachments still in use; an empty list removes all');
+    const keep = new Set(valid.map((a) => `${a.containerID}:${a.ifname}`));
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
+    const dir = endpointDir(this.ctx.dataDir, this.inv.conf.name);
+    for (const name of listDir(dir)) {
+      if (keep.has(name.replace(/\.json$/, ''))) continue;
+      const ep = readJson<EndpointRecord>(`${dir}/${name}`);
+      if (!ep) continue;
+      this.inv.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
+      this.teardown(ep, net);
+    }
+    this.ipam?.gc(valid);
+  }
+
+  status(): void {
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
+    this.driver.status(this.ctx, net);
+    this.ipam?.status();
+  }
+}
+
+function pickDns(fromConf: Dns | undefined, fromIpam: Dns | undefined): Dns | undefined {
+  if (fromConf && Object.keys(fromConf).length) return fromConf;
+  return fromIpam && Object.keys(fromIpam).length ? fromIpam : undefined;
+}
+
+export function toResult(ep: EndpointRecord): Result {
+  const result: Result = { cniVersion: '1.1.0', interfaces: ep.interfaces, ips: ep.ips };
+  if (ep.routes.length) result.routes = ep.routes;
+  if (ep.dns) result.dns = ep.dns;
+  return result;
+}

@@ -1,0 +1,52 @@
+import type { NetConf } from '../cni/config.ts';
+import type { Json } from '../cni/fields.ts';
+import type { Log } from '../cni/log.ts';
+import type { Interface, IpConfig, Route } from '../cni/result.ts';
+import type { EndpointRecord, NetworkRecord } from './records.ts';
+import type { Sandbox } from './sandbox.ts';
+
+/** What IPAM gave an endpoint, handed to the driver's join. */
+export interface Addressing {
+  ips: IpConfig[];
+  routes: Route[];
+}
+
+/** What a driver's join puts in the result. */
+export interface JoinInfo {
+  interfaces: Interface[];
+  /** Index into interfaces of the link the addresses go on; -1 when there is none. */
+  addressedInterface: number;
+  /** Addresses the driver reports itself (null driver: loopback; host: the node's). */
+  ips?: IpConfig[];
+  routes?: Route[];
+  mac?: string;
+  driverState?: Json;
+}
+
+export interface DriverContext {
+  conf: NetConf;
+  log: Log;
+  dataDir: string;
+}
+
+/**
+ * A CNM driver. The controller calls these in the order of the design's lifecycles and never reaches inside;
+ * every method that undoes something must succeed when there is nothing left to undo.
+ */
+export interface Driver {
+  readonly name: string;
+  /** Whether endpoints get addresses from IPAM (null and host drivers: no). */
+  readonly usesIpam: boolean;
+  /** Validates driver options; returns what the network record keeps. Runs before anything is touched. */
+  validate(ctx: DriverContext): Json;
+  createNetwork(ctx: DriverContext, net: NetworkRecord): void;
+  deleteNetwork(ctx: DriverContext, net: NetworkRecord): void;
+  /** Plugs the endpoint into the sandbox; addressing is empty when usesIpam is false. */
+  join(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, sandbox: Sandbox, addressing: Addressing): JoinInfo;
+  /** Undoes join; sandbox is undefined when the namespace is already gone. */
+  leave(ctx: DriverContext, net: NetworkRecord | undefined, ep: EndpointRecord, sandbox: Sandbox | undefined): void;
+  /** Throws when the kernel no longer matches the endpoint. */
+  check(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, sandbox: Sandbox): void;
+  /** Throws a code 50/51 CniError when an ADD cannot succeed now. */
+  status(ctx: DriverContext, net: NetworkRecord | undefined): void;
+}

@@ -1,0 +1,39 @@
+import type { Json } from '../cni/fields.ts';
+import type { Dns, Interface, IpConfig, Route } from '../cni/result.ts';
+
+/** A Network as the store keeps it: created on first ADD, removed by `cnm network rm`/`prune`. */
+export interface NetworkRecord {
+  name: string;
+  driver: string;
+  /** The driver's own view of the network (bridge name, VNI...), written by createNetwork. */
+  options: Json;
+  /** Subnets and gateways the IPAM pool gave the network. */
+  subnets: Array<{ subnet: string; gateway?: string }>;
+  ipamType?: string;
+  created: string;
+}
+
+/**
+ * "creating" is written before anything is reserved or touched, so a killed ADD leaves a record a later
+ * DEL or GC finishes off; "ready" once the ADD answered.
+ */
+export type EndpointState = 'creating' | 'ready';
+
+/** One attachment: (network, container id, ifname). */
+export interface EndpointRecord {
+  network: string;
+  containerId: string;
+  ifname: string;
+  netns: string;
+  state: EndpointState;
+  driver: string;
+  ipamType?: string;
+  interfaces: Interface[];
+  ips: IpConfig[];
+  routes: Route[];
+  dns?: Dns;
+  mac?: string;
+  /** The driver's undo information (host-side link names, rules...). */
+  driverState: Json;
+  created: string;
+}

@@ -1,0 +1,132 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+
+/** The operator's store; a config's `dataDir` replaces it. */
+export const DEFAULT_DATA_DIR = '/var/lib/cni/cnm';
+
+function storeError(path: string, err: unknown): CniError {
+  return new CniError(ErrorCode.StoreFailure, `state store ${path}: ${(err as Error).message}`, 'check the data dir exists and is writable by root');
+}
+
+export function ensureDir(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw storeError(path, err);
+  }
+}
+
+let tmpSeq = 0;
+
+/** Writes JSON so a reader sees the old record or the new one, never half of one. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  ensureDir(dirname(path));
+  const tmp = `${path}.tmp-${process.pid}-${tmpSeq++}`;
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(value));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw storeError(path, err);
+  }
+}
+
+export function readJson<T>(path: string): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw storeError(path, err);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw storeError(path, err);
+  }
+}
+
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError(path, err);
+  }
+}
+
+/** Names in a directory; none when it does not exist. Temp files of writers in flight are skipped. */
+export function listDir(path: string): string[] {
+  try {
+    return readdirSync(path).filter((n) => !n.includes('.tmp-'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw storeError(path, err);
+  }
+}
+
+/** Creates a file only if it does not exist yet: the primitive that makes reservations race-free. */
+export function createExclusive(path: string, content: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw storeError(path, err);
+  }
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Holds an exclusive lock file while fn runs. A lock whose holder died is taken over,
+ * so a killed invocation never wedges the network.
+ */
+export function withLock<T>(path: string, fn: () => T, timeoutMs = 30_000): T {
+  ensureDir(dirname(path));
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 1; !createExclusive(path, String(process.pid)); wait = Math.min(wait * 2, 20)) {
+    const holder = Number(readFileSafe(path));
+    if (Number.isInteger(holder) && holder > 0 && !pidAlive(holder)) {
+      removeFile(path);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new CniError(ErrorCode.TryAgainLater, `lock ${path} is held by pid ${holder}`, 'another invocation is still working on this network; try again');
+    }
+    Atomics.wait(sleeper, 0, 0, wait);
+  }
+  try {
+    return fn();
+  } finally {
+    removeFile(path);
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,100 @@
+import { readFileSync, rmSync } from 'node:fs';
+import type { Attachment, NetConf } from '../cni/config.ts';
+import type { CniEnv } from '../cni/env.ts';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { Json } from '../cni/fields.ts';
+import type { Dns, Result } from '../cni/result.ts';
+import { capacity, describeSet, parseHostLocalConf, type HostLocalConf } from './config.ts';
+import { formatCidr, formatIp } from './ip.ts';
+import { Reservations } from './reservations.ts';
+
+/** cnm-host-local: the reference host-local's behaviour over race-free reservation files. */
+export class HostLocal {
+  readonly conf: HostLocalConf;
+  readonly reservations: Reservations;
+
+  constructor(ipam: Json, network: string, dataDir: string) {
+    this.conf = parseHostLocalConf(ipam);
+    this.reservations = new Reservations(`${this.conf.dataDir ?? `${dataDir}/ipam`}/${network}`);
+  }
+
+  /** The subnets and gateways this IPAM serves, as a network record shows them. */
+  pool(): Array<{ subnet: string; gateway?: string }> {
+    return this.conf.ranges.flatMap((s) => s.ranges.map((r) => ({ subnet: formatCidr(r.subnet), ...(r.gateway !== undefined ? { gateway: gatewayText(r) } : {}) })));
+  }
+
+  allocate(att: Attachment, requested: string[]): Result {
+    const got = this.reservations.allocate(att, this.conf.ranges, requested);
+    const result: Result = {
+      cniVersion: '1.1.0',
+      ips: got.map((a) => ({ address: `${a.ip}/${a.prefix}`, ...(a.gateway ? { gateway: a.gateway } : {}) })),
+      routes: this.conf.routes.map((r) => ({ ...r })),
+    };
+    const dns = this.conf.resolvConf ? readResolvConf(this.conf.resolvConf) : undefined;
+    if (dns) result.dns = dns;
+    return result;
+  }
+
+  release(att: Attachment): void {
+    this.reservations.release(att);
+  }
+
+  /** CHECK: the attachment still holds an address in every range set. */
+  check(att: Attachment): void {
+    const held = this.reservations.held(att);
+    if (held.length < this.conf.ranges.length) {
+      throw new CniError(ErrorCode.InvalidConfig, `container ${att.containerID} ifname ${att.ifname} holds ${held.length} of ${this.conf.ranges.length} addresses in ${this.reservations.dir}`);
+    }
+  }
+
+  gc(valid: Attachment[]): number {
+    return this.reservations.gc(valid);
+  }
+
+  status(): void {
+    for (const set of this.conf.ranges) {
+      if (BigInt(this.reservations.used(set)) >= capacity(set)) {
+        throw new CniError(ErrorCode.NotAvailable, `no free address left in ipam.ranges[${set.index}] (${describeSet(set)})`, 'DEL unused pods or widen the range');
+      }
+    }
+  }
+
+  removeAll(): void {
+    rmSync(this.reservations.dir, { recursive: true, force: true });
+  }
+}
+
+function gatewayText(r: HostLocalConf['ranges'][number]['ranges'][number]): string {
+  return formatIp(r.subnet.family, r.gateway!);
+}
+
+/** The nameserver / domain / search / options lines of a resolv.conf. */
+export function readResolvConf(path: string): Dns | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CniError(ErrorCode.InvalidConfig, `ipam.resolvConf ${path} cannot be read: ${(err as Error).message}`);
+  }
+  const dns: Dns = {};
+  for (const line of text.split('\n')) {
+    const [key, ...rest] = line.trim().split(/\s+/);
+    if (!key || key.startsWith('#') || key.startsWith(';')) continue;
+    if (key === 'nameserver' && rest[0]) (dns.nameservers ??= []).push(rest[0]);
+    else if (key === 'domain' && rest[0]) dns.domain = rest[0];
+    else if (key === 'search') dns.search = rest;
+    else if (key === 'options') (dns.options ??= []).push(...rest);
+  }
+  return Object.keys(dns).length ? dns : undefined;
+}
+
+/** Addresses a runtime asks for: CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips (a "/prefix" is dropped). */
+export function requestedIps(env: CniEnv, conf: NetConf): string[] {
+  const out: string[] = [];
+  for (const [k, v] of env.args) if (k === 'IP') out.push(...v.split(',').filter(Boolean));
+  const fromArgs = (conf.args?.cni as Json | undefined)?.ips;
+  if (Array.isArray(fromArgs)) out.push(...fromArgs.filter((x): x is string => typeof x === 'string'));
+  const fromRuntime = conf.runtimeConfig.ips;
+  if (Array.isArray(fromRuntime)) out.push(...fromRuntime.filter((x): x is string => typeof x === 'string'));
+  return [...new Set(out.map((ip) => ip.split('/')[0]!.trim()))];
+}

@@ -1,0 +1,39 @@
+import { statSync, type Stats } from 'node:fs';
+
+/** The node's own namespace: the one this plugin process runs in. */
+export const NODE_NETNS = '/proc/self/ns/net';
+
+export type NetnsState = 'present' | 'missing' | 'not-a-namespace' | { error: string };
+
+function statOf(path: string): Stats | NodeJS.ErrnoException {
+  try {
+    return statSync(path);
+  } catch (err) {
+    return err as NodeJS.ErrnoException;
+  }
+}
+
+/** Whether a CNI_NETNS path names a live namespace (nsfs files all share one device). */
+export function netnsState(path: string): NetnsState {
+  const st = statOf(path);
+  if (st instanceof Error) return st.code === 'ENOENT' || st.code === 'ENOTDIR' ? 'missing' : { error: st.message };
+  const node = statSync(NODE_NETNS);
+  return st.dev === node.dev ? 'present' : 'not-a-namespace';
+}
+
+/** True when two namespace paths (bind mounts or /proc/PID/ns/net) name one namespace. */
+export function sameNetns(a: string, b: string): boolean {
+  const sa = statSync(a);
+  const sb = statSync(b);
+  return sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+export function isNodeNetns(path: string): boolean {
+  return sameNetns(path, NODE_NETNS);
+}
+
+/** Prefix that runs a command inside a namespace; empty for the node's own. */
+export function inNetns(netns: string | undefined, tool: string, args: string[]): [string, string[]] {
+  if (!netns) return [tool, args];
+  return ['nsenter', [`--net=${netns}`, '--', tool, ...args]];
+}

@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+/** The slice of Bun's API we use; present only when compiled with Bun. */
+interface BunSpawnResult {
+  exitCode: number | null;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+interface BunGlobal {
+  spawnSync(opts: { cmd: string[]; stdin?: Uint8Array | 'ignore'; stdout: 'pipe'; stderr: 'pipe'; env?: Record<string, string> }): BunSpawnResult;
+}
+declare const Bun: BunGlobal | undefined;
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A command that exited non-zero: carries the command, its exit code and its output. */
+export class CommandError extends Error {
+  readonly cniCode = 100;
+  constructor(
+    readonly argv: string[],
+    readonly result: RunResult,
+  ) {
+    super(`${argv.join(' ')} failed (exit ${result.status}): ${result.stderr.trim() || result.stdout.trim()}`);
+    this.name = 'CommandError';
+  }
+}
+
+/** Tool locations: a runtime's PATH may lack the sbin directories. */
+const SEARCH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const resolved = new Map<string, string>();
+
+export function which(tool: string): string {
+  let found = resolved.get(tool);
+  if (found) return found;
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH];
+  found = dirs.map((d) => `${d}/${tool}`).find((p) => existsSync(p)) ?? tool;
+  resolved.set(tool, found);
+  return found;
+}
+
+const decoder = new TextDecoder();
+
+/** Runs a program with an argument array (never a shell), through the runtime's cheapest spawn. */
+export function run(tool: string, args: string[], input?: string, env?: Record<string, string>): RunResult {
+  const file = tool.startsWith('/') ? tool : which(tool);
+  if (typeof Bun !== 'undefined') {
+    const r = Bun.spawnSync({
+      cmd: [file, ...args],
+      stdin: input === undefined ? 'ignore' : new TextEncoder().encode(input),
+      stdout: 'pipe',
+      stderr: 'pipe',
+      ...(env ? { env } : {}),
+    });
+    return { status: r.exitCode ?? 128, stdout: decoder.decode(r.stdout), stderr: decoder.decode(r.stderr) };
+  }
+  const r = spawnSync(file, args, { input, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.error) return { status: 127, stdout: '', stderr: `${file}: ${r.error.message}` };
+  return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Runs and throws a CommandError on a non-zero exit. */
+export function runOk(tool: string, args: string[], input?: string): string {
+  const r = run(tool, args, input);
+  if (r.status !== 0) throw new CommandError([tool, ...args], r);
+  return r.stdout;
+}
