@@ -1,0 +1,23 @@
+import { invalidConfig } from '../../shared/cni/errors.ts';
+import { runPlugin, type Invocation } from '../../shared/cni/skeleton.ts';
+import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
+import { HostLocal, requestedIps } from '../../shared/ipam/host-local.ts';
+
+/** cnm-host-local as a standalone CNI IPAM plugin, for main plugins that exec it (ours run it in-process). */
+function open(inv: Invocation): HostLocal {
+  if (!inv.conf.ipam) throw invalidConfig('cnm-host-local is an IPAM plugin: the config needs an "ipam" section');
+  return new HostLocal(inv.conf.ipam, inv.conf.name, inv.conf.dataDir ?? DEFAULT_DATA_DIR);
+}
+
+const attachment = (inv: Invocation) => ({ containerID: inv.env.containerId, ifname: inv.env.ifname });
+
+process.exitCode = runPlugin('cnm-host-local', {
+  add: (inv) => open(inv).allocate(attachment(inv), requestedIps(inv.env, inv.conf)),
+  del: (inv) => open(inv).release(attachment(inv)),
+  check: (inv) => open(inv).check(attachment(inv)),
+  gc: (inv) => {
+    if (!inv.conf.validAttachments) throw invalidConfig('GC needs "cni.dev/valid-attachments"');
+    open(inv).gc(inv.conf.validAttachments);
+  },
+  status: (inv) => open(inv).status(),
+});
