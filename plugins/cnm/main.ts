@@ -1,7 +1,10 @@
 import { existsSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CniError } from '../../shared/cni/errors.ts';
+import { Log } from '../../shared/cni/log.ts';
 import { listEndpoints, listNetworks, readNetwork } from '../../shared/cnm/inventory.ts';
+import { removeNetwork } from '../../shared/cnm/removal.ts';
+import { driverFor } from './drivers.ts';
 import type { EndpointRecord, NetworkRecord } from '../../shared/cnm/records.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
 import { table } from './table.ts';
@@ -10,6 +13,8 @@ const USAGE = `usage: cnm [--data-dir DIR] [--json] COMMAND
 
   network ls              networks: name, driver, subnets, endpoint count
   network inspect NAME    one network: driver, options, subnets, gateways, endpoints
+  network rm NAME...      remove networks that have no endpoints (bridge, nft tables, reservations, record)
+  network prune           remove every network that has no endpoints
   endpoint ls [NETWORK]   endpoints: network, container, ifname, addresses, MAC, netns
 
   --data-dir DIR   the store to read (default ${DEFAULT_DATA_DIR})
@@ -86,6 +91,27 @@ function endpointLs(dataDir: string, network: string | undefined, json: boolean)
   out(table(['NETWORK', 'CONTAINER', 'IFNAME', 'STATE', 'ADDRESSES', 'MAC', 'NETNS'], eps.map((ep) => [ep.network, ep.containerId, ep.ifname, ep.state, addresses(ep), ep.mac ?? '-', ep.netns || '-'])));
 }
 
+function networkRm(dataDir: string, names: string[]): number {
+  if (names.length === 0) throw new UsageError('network rm needs at least one network name');
+  let failed = 0;
+  for (const name of names) {
+    try {
+      removeNetwork(dataDir, name, driverFor, new Log('cnm'));
+      out(`${name}\n`);
+    } catch (err) {
+      failed++;
+      writeSync(2, `cnm: ${err instanceof CniError ? `${err.msg}${err.details ? ` (${err.details})` : ''}` : (err as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+function networkPrune(dataDir: string): number {
+  const unused = listNetworks(dataDir).filter((n) => listEndpoints(dataDir, n.name).length === 0);
+  if (unused.length === 0) return 0;
+  return networkRm(dataDir, unused.map((n) => n.name));
+}
+
 function main(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -113,6 +139,10 @@ function main(argv: string[]): number {
     case 'endpoint ls':
       endpointLs(dataDir, arg, json);
       return 0;
+    case 'network rm':
+      return networkRm(dataDir, positionals.slice(2));
+    case 'network prune':
+      return networkPrune(dataDir);
     default:
       throw new UsageError(`unknown command "${key}"\n\n${USAGE}`);
   }

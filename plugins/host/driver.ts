@@ -19,8 +19,9 @@ export const hostDriver: Driver = {
   name: 'host',
   usesIpam: false,
   validate: () => ({}),
-  createNetwork() {},
+  createNetwork: () => ({}),
   deleteNetwork() {},
+  prepare: () => ({}),
 
   join(_ctx, _net, _ep, sandbox): JoinInfo {
     requireNodeNetns(sandbox);

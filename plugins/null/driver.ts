@@ -8,8 +8,9 @@ export const nullDriver: Driver = {
   name: 'null',
   usesIpam: false,
   validate: () => ({}),
-  createNetwork() {},
+  createNetwork: () => ({}),
   deleteNetwork() {},
+  prepare: () => ({}),
 
   join(_ctx, _net, _ep, sandbox): JoinInfo {
     const [lo] = JSON.parse(ipBatch(['link set dev lo up', 'addr show dev lo'], sandbox.netns)) as IpLink[];

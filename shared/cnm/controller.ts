@@ -23,7 +23,7 @@ export class NetworkController {
     private readonly inv: Invocation,
   ) {
     const dataDir = inv.conf.dataDir ?? DEFAULT_DATA_DIR;
-    this.ctx = { conf: inv.conf, log: inv.log, dataDir };
+    this.ctx = { conf: inv.conf, env: inv.env, log: inv.log, dataDir };
     this.ipam = openIpam(inv.conf, inv.env, dataDir);
     if (this.ipam && !driver.usesIpam) {
       throw invalidConfig(`the ${driver.name} driver gives pods no addresses, so it takes no "ipam" section`, 'remove ipam from the config');
@@ -52,11 +52,13 @@ export class NetworkController {
         name: conf.name,
         driver: this.driver.name,
         options,
+        state: {},
         subnets: this.ipam?.requestPool() ?? [],
         created: new Date().toISOString(),
       };
       if (this.ipam) net.ipamType = this.ipam.type;
-      this.driver.createNetwork(this.ctx, net);
+      if (this.ipam?.dir) net.ipamDir = this.ipam.dir;
+      net.state = this.driver.createNetwork(this.ctx, net);
       writeJsonAtomic(path, net);
       return { net, created: true };
     });
@@ -110,11 +112,17 @@ export class NetworkController {
       created: new Date().toISOString(),
     };
     if (this.ipam) ep.ipamType = this.ipam.type;
+    ep.driverState = this.driver.prepare(this.ctx, net, ep);
     writeJsonAtomic(file, ep);
 
     let addressed: Result | undefined;
     try {
       addressed = this.ipam?.requestAddress(this.attachment);
+      if (addressed) {
+        // Recorded before the kernel is touched, so a DEL after a kill can undo what depends on them.
+        ep.ips = addressed.ips ?? [];
+        writeJsonAtomic(file, ep);
+      }
       const joined = this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] });
       const index = joined.addressedInterface;
       ep.interfaces = joined.interfaces;
@@ -123,7 +131,7 @@ export class NetworkController {
       const dns = pickDns(conf.dns, addressed?.dns);
       if (dns) ep.dns = dns;
       if (joined.mac) ep.mac = joined.mac;
-      ep.driverState = joined.driverState ?? {};
+      ep.driverState = { ...ep.driverState, ...joined.driverState };
       ep.state = 'ready';
       writeJsonAtomic(file, ep);
     } catch (err) {

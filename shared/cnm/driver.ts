@@ -1,4 +1,5 @@
 import type { NetConf } from '../cni/config.ts';
+import type { CniEnv } from '../cni/env.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Log } from '../cni/log.ts';
 import type { Interface, IpConfig, Route } from '../cni/result.ts';
@@ -25,6 +26,7 @@ export interface JoinInfo {
 
 export interface DriverContext {
   conf: NetConf;
+  env: CniEnv;
   log: Log;
   dataDir: string;
 }
@@ -39,8 +41,14 @@ export interface Driver {
   readonly usesIpam: boolean;
   /** Validates driver options; returns what the network record keeps. Runs before anything is touched. */
   validate(ctx: DriverContext): Json;
-  createNetwork(ctx: DriverContext, net: NetworkRecord): void;
+  /** Makes the network's kernel objects; returns what deleteNetwork needs to know (kept as NetworkRecord.state). */
+  createNetwork(ctx: DriverContext, net: NetworkRecord): Json;
   deleteNetwork(ctx: DriverContext, net: NetworkRecord): void;
+  /**
+   * Decides the endpoint's names and undo information before anything is touched; the controller stores it
+   * as driverState, so a DEL after an ADD killed half-way knows what to remove.
+   */
+  prepare(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord): Json;
   /** Plugs the endpoint into the sandbox; addressing is empty when usesIpam is false. */
   join(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, sandbox: Sandbox, addressing: Addressing): JoinInfo;
   /** Undoes join; sandbox is undefined when the namespace is already gone. */

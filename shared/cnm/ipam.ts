@@ -16,6 +16,8 @@ export interface Ipam {
   readonly type: string;
   /** The subnets and gateways the network gets (empty when the IPAM plugin does not tell before an ADD). */
   requestPool(): Pool;
+  /** Where reservations live when they are ours to remove with the network. */
+  readonly dir?: string;
   /** Forgets every reservation of the network (network removal). */
   releasePool(): void;
   requestAddress(att: Attachment): Result;
@@ -40,6 +42,10 @@ class InProcessIpam implements Ipam {
     dataDir: string,
   ) {
     this.hl = new (hostLocalModule().HostLocal)(conf.ipam!, conf.name, dataDir);
+  }
+
+  get dir(): string {
+    return this.hl.reservations.dir;
   }
 
   requestPool(): Pool {

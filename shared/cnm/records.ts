@@ -7,9 +7,13 @@ export interface NetworkRecord {
   driver: string;
   /** The driver's own view of the network (bridge name, VNI...), written by createNetwork. */
   options: Json;
+  /** What the driver made and must undo (e.g. whether the bridge device was ours). */
+  state: Json;
   /** Subnets and gateways the IPAM pool gave the network. */
   subnets: Array<{ subnet: string; gateway?: string }>;
   ipamType?: string;
+  /** Where in-process IPAM keeps the network's reservations, so removing the network removes them. */
+  ipamDir?: string;
   created: string;
 }
 

@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
+import type { Json } from '../../shared/cni/fields.ts';
+import type { IpConfig } from '../../shared/cni/result.ts';
+import type { Driver, DriverContext, JoinInfo } from '../../shared/cnm/driver.ts';
+import { listNetworks } from '../../shared/cnm/inventory.ts';
+import type { EndpointRecord, NetworkRecord } from '../../shared/cnm/records.ts';
+import { withLock } from '../../shared/cnm/store.ts';
+import { addrs, ipBatch, ipJson, type IpRoute } from '../../shared/kernel/iproute.ts';
+import { bridgePortFlag, linkExists, linkMac, linkMaster, readSysctl } from '../../shared/kernel/links.ts';
+import { nftApply, nftList, nftTry } from '../../shared/kernel/nft.ts';
+import { runOk } from '../../shared/kernel/spawn.ts';
+import { setSysctls } from '../../shared/kernel/sysctl.ts';
+import { familyOf, formatIp, parseCidr } from '../../shared/ipam/ip.ts';
+import { parseBridgeOptions, parsePortMappings, requestedMac, type BridgeOptions, type PortMapping } from './options.ts';
+import {
+  addElementsScript,
+  deleteNetworkRuleset,
+  endpointElements,
+  hostBatch,
+  hostVethName,
+  isolationRuleset,
+  networkRuleset,
+  podBatch,
+  podRoutes,
+  randomMac,
+  removeElementsScript,
+  vlanBatch,
+} from './plan.ts';
+import { checkHostPorts, checkNewNetwork } from './preflight.ts';
+
+interface BridgeEndpointState {
+  hostVeth: string;
+  mac: string;
+  portMappings: PortMapping[];
+}
+
+const optionsOf = (net: NetworkRecord) => net.options as unknown as BridgeOptions;
+const stateOf = (ep: EndpointRecord) => ep.driverState as unknown as Partial<BridgeEndpointState>;
+
+/** Rewrites the isolation table from the store: every bridge network's bridge, plus one being created. */
+function syncIsolation(ctx: DriverContext, extra: { name: string; bridge: string } | undefined, without?: string): void {
+  const bridges = listNetworks(ctx.dataDir)
+    .filter((n) => n.driver === 'bridge' && n.name !== without && n.name !== extra?.name)
+    .map((n) => optionsOf(n).bridge);
+  if (extra) bridges.push(extra.bridge);
+  nftApply(isolationRuleset(bridges));
+}
+
+const bridgesLock = (ctx: DriverContext) => `${ctx.dataDir}/locks/_bridges`;
+
+/** The gateway of each family: what IPAM says, else the subnet's first address when the bridge must be one. */
+function gatewaysOf(ips: IpConfig[], o: BridgeOptions): { gateways: { 4?: string; 6?: string }; bridgeAddrs: string[] } {
+  const gateways: { 4?: string; 6?: string } = {};
+  const bridgeAddrs: string[] = [];
+  for (const ip of ips) {
+    const family = familyOf(ip.address);
+    if (gateways[family]) continue;
+    let gw = ip.gateway;
+    const cidr = parseCidr(ip.address)!;
+    if (!gw && o.isGateway) gw = formatIp(cidr.family, cidr.network + 1n);
+    if (!gw) continue;
+    gateways[family] = gw;
+    if (o.isGateway) bridgeAddrs.push(`${gw}/${cidr.prefix}`);
+  }
+  return { gateways, bridgeAddrs };
+}
+
+/** Addresses on the bridge of the gateways' families that are not the gateways (forceAddress replaces them). */
+function foreignBridgeAddrs(bridge: string, wanted: string[]): string[] {
+  if (!linkExists(bridge) || wanted.length === 0) return [];
+  const have = (addrs(undefined, bridge)[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+  const families = new Set(wanted.map(familyOf));
+  return have.filter((a) => families.has(familyOf(a)) && !wanted.includes(a));
+}
+
+export const bridgeDriver: Driver = {
+  name: 'bridge',
+  usesIpam: true,
+
+  validate(ctx) {
+    const o = parseBridgeOptions(ctx.conf.raw);
+    parsePortMappings(ctx.conf);
+    requestedMac(ctx.conf, ctx.env);
+    return o as unknown as Json;
+  },
+
+  createNetwork(ctx, net) {
+    const o = optionsOf(net);
+    return withLock(bridgesLock(ctx), () => {
+      checkNewNetwork(ctx.dataDir, net, o);
+      const createdBridge = !linkExists(o.bridge);
+      try {
+        if (createdBridge) {
+          const lines = [`link add ${o.bridge}${o.mtu ? ` mtu ${o.mtu}` : ''} type bridge${o.vlan ? ' vlan_filtering 1' : ''}`];
+          if (o.promiscMode) lines.push(`link set dev ${o.bridge} promisc on`);
+          lines.push(`link set dev ${o.bridge} up`);
+          ipBatch(lines);
+        }
+        nftApply(networkRuleset(net.name, o));
+        syncIsolation(ctx, { name: net.name, bridge: o.bridge });
+      } catch (err) {
+        nftTry(deleteNetworkRuleset(net.name));
+        if (createdBridge && linkExists(o.bridge)) ipBatch([`link del ${o.bridge}`]);
+        throw err;
+      }
+      return { createdBridge };
+    });
+  },
+
+  deleteNetwork(ctx, net) {
+    const o = optionsOf(net);
+    withLock(bridgesLock(ctx), () => {
+      nftApply(deleteNetworkRuleset(net.name));
+      syncIsolation(ctx, undefined, net.name);
+      const shared = listNetworks(ctx.dataDir).some((n) => n.name !== net.name && n.driver === 'bridge' && optionsOf(n).bridge === o.bridge);
+      if (net.state.createdBridge && !shared && linkExists(o.bridge)) ipBatch([`link del ${o.bridge}`]);
+    });
+  },
+
+  prepare(ctx, net, ep) {
+    const portMappings = parsePortMappings(ctx.conf);
+    checkHostPorts(ctx.dataDir, ep.containerId, ep.ifname, portMappings);
+    const state: BridgeEndpointState = {
+      hostVeth: hostVethName(net.name, ep.containerId, ep.ifname),
+      mac: requestedMac(ctx.conf, ctx.env) ?? randomMac(randomBytes(6)),
+      portMappings,
+    };
+    return state as unknown as Json;
+  },
+
+  join(ctx, net, ep, sandbox, addressing): JoinInfo {
+    const o = optionsOf(net);
+    const s = stateOf(ep) as BridgeEndpointState;
+    const { gateways, bridgeAddrs } = gatewaysOf(addressing.ips, o);
+
+    const foreign = foreignBridgeAddrs(o.bridge, bridgeAddrs);
+    if (foreign.length && !o.forceAddress) {
+      throw new CniError(ErrorCode.InvalidConfig, `bridge ${o.bridge} already has ${foreign.join(', ')}, not the gateway ${bridgeAddrs.join(', ')}`, 'set forceAddress to replace it, or use another bridge');
+    }
+    if (o.isGateway) {
+      const fwd: Record<string, string> = {};
+      if (gateways[4] && readSysctl('net.ipv4.ip_forward') !== '1') fwd['net.ipv4.ip_forward'] = '1';
+      if (gateways[6] && readSysctl('net.ipv6.conf.all.forwarding') !== '1') fwd['net.ipv6.conf.all.forwarding'] = '1';
+      setSysctls(fwd);
+    }
+    const host = hostBatch({
+      bridge: o.bridge,
+      hostVeth: s.hostVeth,
+      ifname: ep.ifname,
+      netns: sandbox.netns,
+      mac: s.mac,
+      mtu: o.mtu,
+      hairpin: o.hairpinMode,
+      isolated: !o.icc,
+      vlan: o.vlan,
+      gatewayAddrs: bridgeAddrs,
+    });
+    ipBatch([...foreign.map((a) => `addr del ${a} dev ${o.bridge}`), ...host]);
+    if (o.vlan) runOk('bridge', ['-batch', '-'], vlanBatch(s.hostVeth, o.vlan).join('\n') + '\n');
+
+    const pod = { ifname: ep.ifname, ips: addressing.ips, routes: addressing.routes, enabledad: o.enabledad, gateways, defaultRoute: o.isDefaultGateway };
+    ipBatch(podBatch(pod), sandbox.netns);
+
+    const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), s.portMappings, s.hostVeth, s.mac));
+    if (script) {
+      const r = nftTry(script);
+      if (r.status !== 0) {
+        if (r.stderr.includes('File exists')) throw new CniError(ErrorCode.InvalidConfig, `a hostPort of ${JSON.stringify(s.portMappings)} is already mapped on network '${net.name}'`, 'use another hostPort');
+        throw new CniError(ErrorCode.KernelFailure, `nft: ${r.stderr.trim()}`);
+      }
+    }
+    const defaults = podRoutes(pod).filter((r) => r.dst === '0.0.0.0/0' || r.dst === '::/0').filter((r) => !addressing.routes.some((x) => x.dst === r.dst));
+    return {
+      interfaces: [
+        { name: o.bridge, mac: linkMac(o.bridge) ?? '' },
+        { name: s.hostVeth, mac: linkMac(s.hostVeth) ?? '' },
+        { name: ep.ifname, mac: s.mac, sandbox: sandbox.netns },
+      ],
+      addressedInterface: 2,
+      routes: defaults,
+      mac: s.mac,
+    };
+  },
+
+  leave(_ctx, net, ep, sandbox) {
+    const s = stateOf(ep);
+    const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
+    if (linkExists(hostVeth)) {
+      ipBatch([`link del ${hostVeth}`]);
+    } else if (sandbox) {
+      // The host end is gone but a pod end might not be (a veth moved by hand): remove it by name.
+      const r = ipJson<unknown[]>(['link', 'show'], sandbox.netns) as Array<{ ifname: string; link_type?: string; address?: string }>;
+      const own = r.find((l) => l.ifname === ep.ifname && l.address === s.mac);
+      if (own) ipBatch([`link del ${ep.ifname}`], sandbox.netns);
+    }
+    if (!net) return;
+    const el = endpointElements(net.name, optionsOf(net), ep.ips.map((i) => i.address), s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
+    const script = removeElementsScript(el);
+    if (script && nftTry(script).status !== 0) removeElementsOneByOne(el);
+  },
+
+  check(_ctx, net, ep, sandbox) {
+    const o = optionsOf(net);
+    const s = stateOf(ep) as BridgeEndpointState;
+    const fail = (msg: string) => {
+      throw new CniError(ErrorCode.StateMismatch, msg);
+    };
+    if (!linkExists(s.hostVeth)) fail(`host veth ${s.hostVeth} of ${ep.containerId}/${ep.ifname} is gone`);
+    if (linkMaster(s.hostVeth) !== o.bridge) fail(`host veth ${s.hostVeth} is not on bridge ${o.bridge}`);
+    if (o.hairpinMode !== bridgePortFlag(s.hostVeth, 'hairpin_mode')) fail(`hairpin mode of ${s.hostVeth} is not ${o.hairpinMode}`);
+    const link = addrs(sandbox.netns, ep.ifname)[0];
+    if (!link) fail(`${ep.ifname} is missing in ${sandbox.netns}`);
+    if (!link!.flags.includes('UP')) fail(`${ep.ifname} in ${sandbox.netns} is down`);
+    const have = (link!.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
+    for (const ip of ep.ips) if (!have.includes(ip.address)) fail(`${ep.ifname} in ${sandbox.netns} lacks ${ip.address}`);
+    const podRoutesNow = [4, 6].flatMap((f) => ipJson<IpRoute[]>([`-${f}`, 'route', 'show', 'dev', ep.ifname], sandbox.netns));
+    for (const r of ep.routes) {
+      const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
+      if (!podRoutesNow.some((x) => x.dst === dst)) fail(`route ${r.dst} is missing from ${ep.ifname} in ${sandbox.netns}`);
+    }
+    const table = JSON.stringify(nftList(['table', 'inet', `cnm_${net.name}`]) ?? {});
+    if (table === '{}') fail(`nft table inet cnm_${net.name} is gone`);
+    for (const ip of o.ipMasq ? ep.ips : []) if (!table.includes(`"${ip.address.split('/')[0]}"`)) fail(`masquerade set lacks ${ip.address}`);
+    for (const p of s.portMappings) if (!table.includes(String(p.hostPort))) fail(`hostPort ${p.hostPort}/${p.protocol} is not mapped`);
+  },
+
+  status() {},
+};
+
+/** Fallback when the one-transaction removal failed: remove what is still there, element by element. */
+function removeElementsOneByOne(el: ReturnType<typeof endpointElements>): void {
+  const single = (part: Partial<typeof el>) => removeElementsScript({ table: el.table, pods4: [], pods6: [], maps: [], ...part });
+  for (const ip of el.pods4) nftTry(single({ pods4: [ip] }));
+  for (const ip of el.pods6) nftTry(single({ pods6: [ip] }));
+  for (const m of el.maps) nftTry(single({ maps: [m] }));
+}
+

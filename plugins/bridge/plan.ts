@@ -1,0 +1,225 @@
+// What the kernel should look like, as data: iproute2 batch lines and nft scripts. Pure, so unit-tested
+// without root; driver.ts applies them.
+import { createHash } from 'node:crypto';
+import type { IpConfig, Route } from '../../shared/cni/result.ts';
+import { nftString } from '../../shared/kernel/nft.ts';
+import { familyOf } from '../../shared/ipam/ip.ts';
+import type { BridgeOptions, PortMapping } from './options.ts';
+
+/** The nft table a network owns: `inet cnm_<network>`. */
+export function tableName(network: string): string {
+  return `cnm_${network}`;
+}
+
+/** One table for all bridge networks of the node: traffic between two of them is dropped. */
+export const ISOLATION_TABLE = 'cnm_isolation';
+
+/** Host-side veth name, derived from the attachment so a DEL after a kill finds it. */
+export function hostVethName(network: string, containerId: string, ifname: string): string {
+  return `cnmv${createHash('sha256').update(`${network}/${containerId}/${ifname}`).digest('hex').slice(0, 10)}`;
+}
+
+/** A locally administered unicast MAC. */
+export function randomMac(bytes: Uint8Array): string {
+  const b = [...bytes.slice(0, 6)];
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Replaces the network's table whole: the rules every endpoint relies on, and the sets and maps they fill. */
+export function networkRuleset(network: string, o: BridgeOptions): string {
+  const t = tableName(network);
+  const br = nftString(o.bridge);
+  const lines = [
+    `table inet ${t} {}`,
+    `delete table inet ${t}`,
+    `table inet ${t} {`,
+    '  set pods4 { type ipv4_addr; }',
+    '  set pods6 { type ipv6_addr; }',
+    '  map hostports4 { type inet_proto . inet_service : ipv4_addr . inet_service; }',
+    '  map hostports4ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }',
+    '  map hostports6 { type inet_proto . inet_service : ipv6_addr . inet_service; }',
+    '  map hostports6ip { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }',
+    '  chain hostports {',
+    '    meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @hostports4ip',
+    '    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @hostports4',
+    '    meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostports6ip',
+    '    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @hostports6',
+    '  }',
+    '  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump hostports; }',
+    '  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump hostports; }',
+    '  chain postrouting { type nat hook postrouting priority srcnat; policy accept;',
+    // A pod reaching a hostPort that leads back onto its own bridge (itself: hairpin) must see the reply
+    // come from the gateway, or its own stack answers itself.
+    `    iifname ${br} oifname ${br} ct status dnat masquerade`,
+    `    ip saddr @pods4 oifname != ${br} ip daddr != 224.0.0.0/4 masquerade`,
+    `    ip6 saddr @pods6 oifname != ${br} ip6 daddr != ff00::/8 masquerade`,
+    '  }',
+  ];
+  if (o.internal) {
+    lines.push(
+      '  chain forward { type filter hook forward priority filter; policy accept;',
+      `    iifname ${br} oifname != ${br} drop`,
+      `    oifname ${br} iifname != ${br} drop`,
+      '  }',
+    );
+  }
+  lines.push('}');
+  if (o.macspoofchk) {
+    lines.push(
+      `table bridge ${t} {}`,
+      `delete table bridge ${t}`,
+      `table bridge ${t} {`,
+      '  set checked { type ifname; }',
+      '  set allowed { type ifname . ether_addr; }',
+      '  chain prerouting { type filter hook prerouting priority -300; policy accept;',
+      '    iifname @checked iifname . ether saddr != @allowed drop',
+      '  }',
+      '}',
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function deleteNetworkRuleset(network: string): string {
+  const t = tableName(network);
+  return [`table inet ${t} {}`, `delete table inet ${t}`, `table bridge ${t} {}`, `delete table bridge ${t}`].join('\n') + '\n';
+}
+
+/** The isolation table for the given bridges (removed when there are none). */
+export function isolationRuleset(bridges: string[]): string {
+  const lines = [`table inet ${ISOLATION_TABLE} {}`, `delete table inet ${ISOLATION_TABLE}`];
+  const unique = [...new Set(bridges)].sort();
+  if (unique.length > 0) {
+    lines.push(
+      `table inet ${ISOLATION_TABLE} {`,
+      `  set bridges { type ifname; elements = { ${unique.map(nftString).join(', ')} } }`,
+      '  chain forward { type filter hook forward priority filter - 10; policy accept;',
+      ...unique.map((b) => `    iifname ${nftString(b)} oifname != ${nftString(b)} oifname @bridges drop`),
+      '  }',
+      '}',
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Netfilter objects one endpoint adds to its network's tables. */
+export interface EndpointElements {
+  table: string;
+  pods4: string[];
+  pods6: string[];
+  /** "map { key : value }" pairs. */
+  maps: Array<{ family: 'inet' | 'bridge'; map: string; key: string; value?: string }>;
+}
+
+export function endpointElements(network: string, o: BridgeOptions, ips: string[], ports: PortMapping[], hostVeth: string, mac: string): EndpointElements {
+  const addrs = ips.map((a) => a.split('/')[0]!);
+  const v4 = addrs.filter((a) => familyOf(a) === 4);
+  const v6 = addrs.filter((a) => familyOf(a) === 6);
+  const el: EndpointElements = { table: tableName(network), pods4: o.ipMasq ? v4 : [], pods6: o.ipMasq ? v6 : [], maps: [] };
+  for (const p of ports) {
+    const hostFamily = p.hostIP ? familyOf(p.hostIP) : undefined;
+    for (const [family, targets] of [[4, v4], [6, v6]] as const) {
+      const target = targets[0];
+      if (!target || (hostFamily && hostFamily !== family)) continue;
+      const key = p.hostIP ? `${p.hostIP} . ${p.protocol} . ${p.hostPort}` : `${p.protocol} . ${p.hostPort}`;
+      el.maps.push({ family: 'inet', map: `hostports${family}${p.hostIP ? 'ip' : ''}`, key, value: `${target} . ${p.containerPort}` });
+    }
+  }
+  if (o.macspoofchk) {
+    el.maps.push({ family: 'bridge', map: 'checked', key: nftString(hostVeth) });
+    el.maps.push({ family: 'bridge', map: 'allowed', key: `${nftString(hostVeth)} . ${mac}` });
+  }
+  return el;
+}
+
+/** Adds an endpoint's elements; `create` makes a hostPort another pod holds fail instead of being taken over. */
+export function addElementsScript(el: EndpointElements): string {
+  const lines: string[] = [];
+  if (el.pods4.length) lines.push(`add element inet ${el.table} pods4 { ${el.pods4.join(', ')} }`);
+  if (el.pods6.length) lines.push(`add element inet ${el.table} pods6 { ${el.pods6.join(', ')} }`);
+  for (const m of el.maps) lines.push(`${m.value ? 'create' : 'add'} element ${m.family} ${el.table} ${m.map} { ${m.key}${m.value ? ` : ${m.value}` : ''} }`);
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+/**
+ * Removes an endpoint's elements whether or not each is still there: adding an element first makes the
+ * delete that follows it valid (nft 1.0.6 has no "destroy").
+ */
+export function removeElementsScript(el: EndpointElements): string {
+  const lines: string[] = [];
+  for (const [set, items] of [['pods4', el.pods4], ['pods6', el.pods6]] as const) {
+    for (const ip of items) lines.push(`add element inet ${el.table} ${set} { ${ip} }`, `delete element inet ${el.table} ${set} { ${ip} }`);
+  }
+  for (const m of el.maps) {
+    lines.push(`add element ${m.family} ${el.table} ${m.map} { ${m.key}${m.value ? ` : ${m.value}` : ''} }`, `delete element ${m.family} ${el.table} ${m.map} { ${m.key} }`);
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+export interface HostSide {
+  bridge: string;
+  hostVeth: string;
+  ifname: string;
+  netns: string;
+  mac: string;
+  mtu: number | null;
+  hairpin: boolean;
+  isolated: boolean;
+  vlan: number | null;
+  /** "gw/prefix" addresses the bridge carries when it is the gateway. */
+  gatewayAddrs: string[];
+}
+
+/** One `ip -batch` in the node's namespace: the veth pair (pod end created straight in the pod), its port, the gateway. */
+export function hostBatch(h: HostSide): string[] {
+  const mtu = h.mtu ? ` mtu ${h.mtu}` : '';
+  const lines = [
+    `link add ${h.hostVeth}${mtu} type veth peer name ${h.ifname} address ${h.mac}${mtu} netns ${h.netns}`,
+    `link set dev ${h.hostVeth} master ${h.bridge}`,
+  ];
+  if (h.hairpin || h.isolated) {
+    lines.push(`link set dev ${h.hostVeth} type bridge_slave hairpin ${h.hairpin ? 'on' : 'off'} isolated ${h.isolated ? 'on' : 'off'}`);
+  }
+  lines.push(`link set dev ${h.hostVeth} up`);
+  for (const a of h.gatewayAddrs) lines.push(`addr replace ${a} dev ${h.bridge}`);
+  lines.push(`link set dev ${h.bridge} up`);
+  return lines;
+}
+
+/** `bridge -batch` lines putting the port in its VLAN (vlan networks only). */
+export function vlanBatch(hostVeth: string, vlan: number): string[] {
+  return [`vlan del dev ${hostVeth} vid 1`, `vlan add dev ${hostVeth} vid ${vlan} pvid untagged`];
+}
+
+export interface PodSide {
+  ifname: string;
+  ips: IpConfig[];
+  routes: Route[];
+  enabledad: boolean;
+  /** Gateway per family, for the default route and for routes without a gw. */
+  gateways: { 4?: string; 6?: string };
+  defaultRoute: boolean;
+}
+
+/** The routes a pod gets: a default route per gateway family (isDefaultGateway), then IPAM's. */
+export function podRoutes(p: PodSide): Route[] {
+  const routes: Route[] = [];
+  if (p.defaultRoute) {
+    if (p.gateways[4]) routes.push({ dst: '0.0.0.0/0', gw: p.gateways[4] });
+    if (p.gateways[6]) routes.push({ dst: '::/0', gw: p.gateways[6] });
+  }
+  for (const r of p.routes) if (!routes.some((x) => x.dst === r.dst)) routes.push(r);
+  return routes;
+}
+
+/** One `ip -batch` inside the pod: addresses, link up, routes. */
+export function podBatch(p: PodSide): string[] {
+  const lines = p.ips.map((ip) => `addr add ${ip.address} dev ${p.ifname}${familyOf(ip.address) === 6 && !p.enabledad ? ' nodad' : ''}`);
+  lines.push(`link set dev ${p.ifname} up`);
+  for (const r of podRoutes(p)) {
+    const gw = r.gw ?? p.gateways[familyOf(r.dst)];
+    lines.push(`route add ${r.dst}${gw ? ` via ${gw}` : ''} dev ${p.ifname}`);
+  }
+  return lines;
+}

@@ -1,0 +1,14 @@
+import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
+import type { Driver } from '../../shared/cnm/driver.ts';
+import { bridgeDriver } from '../bridge/driver.ts';
+import { hostDriver } from '../host/driver.ts';
+import { nullDriver } from '../null/driver.ts';
+
+/** The drivers the operator CLI can tear networks down with. */
+const DRIVERS: Record<string, Driver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver };
+
+export function driverFor(name: string): Driver {
+  const d = DRIVERS[name];
+  if (!d) throw new CniError(ErrorCode.InvalidConfig, `no driver named ${name} in this build of cnm`);
+  return d;
+}
