@@ -20,6 +20,7 @@ import {
   hostBatch,
   hostVethName,
   isolationRuleset,
+  isolationTable,
   networkRuleset,
   podBatch,
   podRoutes,
@@ -44,7 +45,7 @@ function syncIsolation(ctx: DriverContext, extra: { name: string; bridge: string
     .filter((n) => n.driver === 'bridge' && n.name !== without && n.name !== extra?.name)
     .map((n) => optionsOf(n).bridge);
   if (extra) bridges.push(extra.bridge);
-  nftApply(isolationRuleset(bridges));
+  nftApply(isolationRuleset(isolationTable(ctx.dataDir), bridges));
 }
 
 const bridgesLock = (ctx: DriverContext) => `${ctx.dataDir}/locks/_bridges`;
@@ -151,7 +152,8 @@ export const bridgeDriver: Driver = {
       netns: sandbox.netns,
       mac: s.mac,
       mtu: o.mtu,
-      hairpin: o.hairpinMode,
+      // A pod reaching its own hostPort is bridged back out of the port it came in by when br_netfilter is loaded.
+      hairpin: o.hairpinMode || s.portMappings.length > 0,
       isolated: !o.icc,
       vlan: o.vlan,
       gatewayAddrs: bridgeAddrs,
@@ -208,7 +210,8 @@ export const bridgeDriver: Driver = {
     };
     if (!linkExists(s.hostVeth)) fail(`host veth ${s.hostVeth} of ${ep.containerId}/${ep.ifname} is gone`);
     if (linkMaster(s.hostVeth) !== o.bridge) fail(`host veth ${s.hostVeth} is not on bridge ${o.bridge}`);
-    if (o.hairpinMode !== bridgePortFlag(s.hostVeth, 'hairpin_mode')) fail(`hairpin mode of ${s.hostVeth} is not ${o.hairpinMode}`);
+    const hairpin = o.hairpinMode || s.portMappings.length > 0;
+    if (hairpin !== bridgePortFlag(s.hostVeth, 'hairpin_mode')) fail(`hairpin mode of ${s.hostVeth} is not ${hairpin ? 'on' : 'off'}`);
     const link = addrs(sandbox.netns, ep.ifname)[0];
     if (!link) fail(`${ep.ifname} is missing in ${sandbox.netns}`);
     if (!link!.flags.includes('UP')) fail(`${ep.ifname} in ${sandbox.netns} is down`);
@@ -221,7 +224,7 @@ export const bridgeDriver: Driver = {
     }
     const table = JSON.stringify(nftList(['table', 'inet', `cnm_${net.name}`]) ?? {});
     if (table === '{}') fail(`nft table inet cnm_${net.name} is gone`);
-    for (const ip of o.ipMasq ? ep.ips : []) if (!table.includes(`"${ip.address.split('/')[0]}"`)) fail(`masquerade set lacks ${ip.address}`);
+    for (const ip of ep.ips) if (!table.includes(`"${ip.address.split('/')[0]}"`)) fail(`the pods set of table cnm_${net.name} lacks ${ip.address}`);
     for (const p of s.portMappings) if (!table.includes(String(p.hostPort))) fail(`hostPort ${p.hostPort}/${p.protocol} is not mapped`);
   },
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { IpConfig, Route } from '../../shared/cni/result.ts';
 import { nftString } from '../../shared/kernel/nft.ts';
 import { familyOf } from '../../shared/ipam/ip.ts';
+import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 
 /** The nft table a network owns: `inet cnm_<network>`. */
@@ -11,8 +12,13 @@ export function tableName(network: string): string {
   return `cnm_${network}`;
 }
 
-/** One table for all bridge networks of the node: traffic between two of them is dropped. */
-export const ISOLATION_TABLE = 'cnm_isolation';
+/**
+ * One table for all bridge networks of a store: traffic between two of them is dropped. It is rebuilt from
+ * the store, so a store other than the default (a test's, say) gets a table of its own.
+ */
+export function isolationTable(dataDir: string): string {
+  return dataDir === DEFAULT_DATA_DIR ? 'cnm_isolation' : `cnm_isolation_${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+}
 
 /** Host-side veth name, derived from the attachment so a DEL after a kill finds it. */
 export function hostVethName(network: string, containerId: string, ifname: string): string {
@@ -50,10 +56,13 @@ export function networkRuleset(network: string, o: BridgeOptions): string {
     '  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump hostports; }',
     '  chain postrouting { type nat hook postrouting priority srcnat; policy accept;',
     // A pod reaching a hostPort that leads back onto its own bridge (itself: hairpin) must see the reply
-    // come from the gateway, or its own stack answers itself.
-    `    iifname ${br} oifname ${br} ct status dnat masquerade`,
-    `    ip saddr @pods4 oifname != ${br} ip daddr != 224.0.0.0/4 masquerade`,
-    `    ip6 saddr @pods6 oifname != ${br} ip6 daddr != ff00::/8 masquerade`,
+    // come from the gateway, or its own stack answers itself. Matched on the source, not on iifname:
+    // with br_netfilter the bridged path reaches this hook without an input device.
+    `    oifname ${br} ct status dnat ip saddr @pods4 masquerade`,
+    `    oifname ${br} ct status dnat ip6 saddr @pods6 masquerade`,
+    ...(o.ipMasq
+      ? [`    ip saddr @pods4 oifname != ${br} ip daddr != 224.0.0.0/4 masquerade`, `    ip6 saddr @pods6 oifname != ${br} ip6 daddr != ff00::/8 masquerade`]
+      : []),
     '  }',
   ];
   if (o.internal) {
@@ -87,12 +96,12 @@ export function deleteNetworkRuleset(network: string): string {
 }
 
 /** The isolation table for the given bridges (removed when there are none). */
-export function isolationRuleset(bridges: string[]): string {
-  const lines = [`table inet ${ISOLATION_TABLE} {}`, `delete table inet ${ISOLATION_TABLE}`];
+export function isolationRuleset(table: string, bridges: string[]): string {
+  const lines = [`table inet ${table} {}`, `delete table inet ${table}`];
   const unique = [...new Set(bridges)].sort();
   if (unique.length > 0) {
     lines.push(
-      `table inet ${ISOLATION_TABLE} {`,
+      `table inet ${table} {`,
       `  set bridges { type ifname; elements = { ${unique.map(nftString).join(', ')} } }`,
       '  chain forward { type filter hook forward priority filter - 10; policy accept;',
       ...unique.map((b) => `    iifname ${nftString(b)} oifname != ${nftString(b)} oifname @bridges drop`),
@@ -106,6 +115,7 @@ export function isolationRuleset(bridges: string[]): string {
 /** Netfilter objects one endpoint adds to its network's tables. */
 export interface EndpointElements {
   table: string;
+  /** The endpoint's addresses: sources the hairpin and ipMasq rules match. */
   pods4: string[];
   pods6: string[];
   /** "map { key : value }" pairs. */
@@ -116,7 +126,7 @@ export function endpointElements(network: string, o: BridgeOptions, ips: string[
   const addrs = ips.map((a) => a.split('/')[0]!);
   const v4 = addrs.filter((a) => familyOf(a) === 4);
   const v6 = addrs.filter((a) => familyOf(a) === 6);
-  const el: EndpointElements = { table: tableName(network), pods4: o.ipMasq ? v4 : [], pods6: o.ipMasq ? v6 : [], maps: [] };
+  const el: EndpointElements = { table: tableName(network), pods4: v4, pods6: v6, maps: [] };
   for (const p of ports) {
     const hostFamily = p.hostIP ? familyOf(p.hostIP) : undefined;
     for (const [family, targets] of [[4, v4], [6, v6]] as const) {

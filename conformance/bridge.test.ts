@@ -1,0 +1,201 @@
+// cnm-bridge with real pod traffic: namespaces for pods and for an "outside" host, test-made links only.
+import { execa } from 'execa';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bin } from './harness/bins.ts';
+import { add, bridgeNetwork, check, del, errorCode, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
+import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
+import { cleanupNetns, createNetns } from './harness/netns.ts';
+import { createOutside } from './harness/topology.ts';
+import { reach, serve, stopAllServers } from './harness/traffic.ts';
+
+let dataDir = '';
+let seq = 0;
+const cid = () => `b${process.pid}x${seq++}`;
+const reservations = () => filesUnder(`${dataDir}/ipam`).filter((f) => /\/[0-9a-f.:]+$/.test(f) && !f.includes('last_reserved'));
+
+test.before(snapshotVeths);
+test.before.each(() => {
+  dataDir = makeDataDir();
+});
+test.after.each(async () => {
+  await stopAllServers();
+  await forceCleanup(dataDir);
+  await cleanupNetns();
+  removeDataDir(dataDir);
+});
+
+async function rm(...names: string[]): Promise<void> {
+  const r = await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', ...names], { reject: false });
+  assert.is(r.exitCode, 0, `cnm network rm: ${r.stderr}`);
+}
+
+test('two pods on one bridge exchange TCP and UDP; a pod reaches the node; DEL and network rm leave nothing', async () => {
+  const net = bridgeNetwork(dataDir);
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  const [ida, idb] = [cid(), cid()];
+  const pa = await mustAdd(net.conf, a, ida);
+  const pb = await mustAdd(net.conf, b, idb);
+  await serve(b, 'tcp', pb.ip, 8080);
+  await serve(b, 'udp', pb.ip, 8081);
+  assert.is(await reach(a, 'tcp', pb.ip, 8080), pa.ip, 'TCP a -> b, b sees a');
+  assert.is(await reach(a, 'udp', pb.ip, 8081), pa.ip, 'UDP a -> b');
+  await serve(undefined, 'tcp', net.gateway, 8082);
+  assert.is(await reach(a, 'tcp', net.gateway, 8082), pa.ip, 'a pod reaches the node at its gateway');
+
+  const result = pa.result as { interfaces: Array<{ name: string; sandbox?: string }> };
+  assert.equal(result.interfaces.map((i) => i.name).slice(0, 1), [net.bridge], 'the result lists the bridge first');
+  assert.is(result.interfaces[2]!.name, 'eth0');
+  assert.is(result.interfaces[2]!.sandbox, a.path);
+
+  for (const [ns, id] of [[a, ida], [b, idb]] as const) assert.is((await del(net.conf, ns, id)).exitCode, 0);
+  assert.equal(reservations(), [], 'no reservation left');
+  assert.equal(filesUnder(`${dataDir}/endpoints`), []);
+  await rm(net.name);
+  assert.equal(await leftovers(dataDir), [], 'no bridge, veth or nft table left');
+  assert.equal(filesUnder(dataDir).filter((f) => !f.startsWith('locks/')), []);
+});
+
+test('masquerade: a pod reaches an outside host, which sees the node; the outside host reaches a pod through a hostPort; hairpin works', async () => {
+  const out = await createOutside();
+  const net = bridgeNetwork(dataDir, { capabilities: { portMappings: true } });
+  const pod = await createNetns('pod');
+  const id = cid();
+  const conf = { ...net.conf, runtimeConfig: { portMappings: [{ hostPort: 30080, containerPort: 80, protocol: 'tcp' }, { hostPort: 30081, containerPort: 81, protocol: 'udp' }] } };
+  const p = await mustAdd(conf, pod, id);
+  await serve(out.ns, 'tcp', out.ip, 9000);
+  assert.is(await reach(pod, 'tcp', out.ip, 9000), out.nodeIp, 'the outside host sees the node address');
+
+  await serve(pod, 'tcp', '0.0.0.0', 80);
+  await serve(pod, 'udp', '0.0.0.0', 81);
+  assert.is(await reach(out.ns, 'tcp', out.nodeIp, 30080), out.ip, 'outside -> hostPort 30080/tcp -> pod:80');
+  assert.is(await reach(out.ns, 'udp', out.nodeIp, 30081), out.ip, 'outside -> hostPort 30081/udp -> pod:81');
+  assert.ok(await reach(pod, 'tcp', out.nodeIp, 30080), 'the pod reaches its own hostPort (hairpin)');
+  assert.ok(await reach(undefined, 'tcp', out.nodeIp, 30080), 'the node itself reaches the hostPort');
+
+  const chk = await check(conf, pod, id, p.result);
+  assert.is(chk.exitCode, 0, chk.stdout);
+  assert.is((await del(conf, pod, id)).exitCode, 0);
+  assert.is(await reach(out.ns, 'tcp', out.nodeIp, 30080), undefined, 'the hostPort is gone with the pod');
+  const table = await execa('nft', ['list', 'table', 'inet', `cnm_${net.name}`]);
+  assert.not.match(table.stdout, '30080', 'DEL removed the mapping');
+  assert.not.match(table.stdout, p.ip, 'DEL removed the masquerade element');
+  await rm(net.name);
+  assert.equal(await leftovers(dataDir), []);
+});
+
+test('icc false: pods of the bridge cannot reach each other, but reach the outside', async () => {
+  const out = await createOutside();
+  const net = bridgeNetwork(dataDir, { icc: false });
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  await mustAdd(net.conf, a, cid());
+  const pb = await mustAdd(net.conf, b, cid());
+  await serve(b, 'tcp', pb.ip, 8080);
+  await serve(out.ns, 'tcp', out.ip, 9000);
+  assert.is(await reach(a, 'tcp', pb.ip, 8080), undefined, 'pod-to-pod is blocked');
+  assert.is(await reach(a, 'tcp', out.ip, 9000), out.nodeIp, 'pod-to-outside works');
+});
+
+test('internal: pods reach each other but nothing beyond the node, and nothing beyond reaches them', async () => {
+  const out = await createOutside();
+  const net = bridgeNetwork(dataDir, { internal: true, ipMasq: false });
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  const pa = await mustAdd(net.conf, a, cid());
+  const pb = await mustAdd(net.conf, b, cid());
+  await serve(b, 'tcp', pb.ip, 8080);
+  await serve(out.ns, 'tcp', out.ip, 9000);
+  assert.is(await reach(a, 'tcp', pb.ip, 8080), pa.ip, 'inside the network traffic flows');
+  assert.is(await reach(a, 'tcp', out.ip, 9000), undefined, 'no way out');
+  await execa('ip', ['-n', out.ns.name, 'route', 'add', net.subnet, 'via', out.nodeIp]);
+  assert.is(await reach(out.ns, 'tcp', pb.ip, 8080), undefined, 'no way in');
+});
+
+test('two bridge networks are isolated from each other', async () => {
+  const n1 = bridgeNetwork(dataDir);
+  const n2 = bridgeNetwork(dataDir);
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  await mustAdd(n1.conf, a, cid());
+  const pb = await mustAdd(n2.conf, b, cid());
+  await serve(b, 'tcp', pb.ip, 8080);
+  assert.is(await reach(a, 'tcp', pb.ip, 8080), undefined, 'network 1 cannot reach network 2');
+  await serve(undefined, 'tcp', n2.gateway, 8083);
+  assert.ok(await reach(b, 'tcp', n2.gateway, 8083), 'network 2 still reaches its node');
+});
+
+test('dual stack: pods get an IPv4 and an IPv6 address and reach each other over IPv6', async () => {
+  const net = bridgeNetwork(dataDir, {}, true);
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  const pa = await mustAdd(net.conf, a, cid());
+  const pb = await mustAdd(net.conf, b, cid());
+  assert.ok(pa.ip6 && pb.ip6, 'both pods have IPv6');
+  await serve(b, 'tcp', pb.ip6!, 8080);
+  assert.is(await reach(a, 'tcp', pb.ip6!, 8080), pa.ip6);
+  const routes = await execa('ip', ['-n', a.name, '-6', 'route', 'show', 'default']);
+  assert.match(routes.stdout, 'default via', 'an IPv6 default route via the bridge');
+});
+
+test('CHECK passes on a healthy pod and fails when its address or veth is gone; GC removes what is not valid', async () => {
+  const net = bridgeNetwork(dataDir, { capabilities: { portMappings: true } });
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  const [ida, idb] = [cid(), cid()];
+  const pa = await mustAdd(net.conf, a, ida);
+  const pb = await mustAdd({ ...net.conf, runtimeConfig: { portMappings: [{ hostPort: 30090, containerPort: 80 }] } }, b, idb);
+  assert.is((await check(net.conf, a, ida, pa.result)).exitCode, 0);
+  await execa('ip', ['-n', a.name, 'addr', 'flush', 'dev', 'eth0']);
+  const broken = await check(net.conf, a, ida, pa.result);
+  assert.is(errorCode(broken), 104, broken.stdout);
+  assert.match(String(broken.json!.msg), pa.ip);
+
+  const gc = await execa(bin('cnm-bridge'), [], {
+    input: JSON.stringify({ ...net.conf, 'cni.dev/valid-attachments': [{ containerID: ida, ifname: 'eth0' }] }),
+    env: { CNI_COMMAND: 'GC', CNI_PATH: '/nonexistent' },
+    extendEnv: false,
+    reject: false,
+  });
+  assert.is(gc.exitCode, 0, gc.stdout);
+  assert.equal(filesUnder(`${dataDir}/endpoints`), [`${net.name}/${ida}:eth0.json`], 'only the valid endpoint is left');
+  assert.equal(reservations().map((f) => f.split('/').pop()), [pa.ip], 'only the valid reservation is left');
+  const table = await execa('nft', ['list', 'table', 'inet', `cnm_${net.name}`]);
+  assert.not.match(table.stdout, '30090', 'GC removed the hostPort of the collected pod');
+  const links = await execa('ip', ['-n', b.name, 'link', 'show', 'eth0'], { reject: false });
+  assert.is(links.exitCode, 1, 'GC removed the collected pod interface');
+  void pb;
+});
+
+test('bad configs are refused before anything is touched, each naming the conflict', async () => {
+  const base = bridgeNetwork(dataDir);
+  const pod = await createNetns('pod');
+  const fails = async (what: string, conf: object, code: number, words: string) => {
+    const r = await add(conf, pod, cid());
+    assert.is(errorCode(r), code, `${what}: ${r.stdout}`);
+    assert.match(String(r.json!.msg), words, `${what}: message names it`);
+  };
+  await fails('overlaps a node route', { ...base.conf, ipam: { type: 'cnm-host-local', subnet: '192.0.2.0/25' } }, 7, 'overlaps route');
+  await execa('ip', ['link', 'add', 'cnmtnotbr', 'type', 'veth', 'peer', 'name', 'cnmtnotbrp']);
+  await fails('bridge is not a bridge', { ...base.conf, bridge: 'cnmtnotbr' }, 7, 'not a bridge');
+  await execa('ip', ['link', 'del', 'cnmtnotbr']);
+  await fails('mtu out of range', { ...base.conf, mtu: 20 }, 7, 'mtu');
+  await fails('internal with ipMasq', { ...base.conf, internal: true }, 7, 'internal');
+  await fails('bad hostPort', { ...base.conf, runtimeConfig: { portMappings: [{ hostPort: 70000, containerPort: 80 }] } }, 7, 'hostPort');
+
+  const first = await mustAdd(base.conf, pod, cid());
+  const other = bridgeNetwork(dataDir, { bridge: base.bridge });
+  await fails('another subnet on the same bridge', other.conf, 7, `bridge ${base.bridge} already serves network`);
+  await fails('network options changed', { ...base.conf, icc: false }, 7, 'already exists with other icc');
+
+  const mapped = { ...base.conf, runtimeConfig: { portMappings: [{ hostPort: 30100, containerPort: 80 }] } };
+  const pod2 = await createNetns('pod2');
+  const pod3 = await createNetns('pod3');
+  await mustAdd(mapped, pod2, cid());
+  const before = reservations().length;
+  const r = await add(mapped, pod3, cid());
+  assert.is(errorCode(r), 7, r.stdout);
+  assert.match(String(r.json!.msg), 'hostPort 30100/tcp is already mapped');
+  assert.is(reservations().length, before, 'the refused ADD reserved nothing');
+  const links = await execa('ip', ['-n', pod3.name, 'link', 'show'], { reject: false });
+  assert.not.match(links.stdout, 'eth0', 'and made no interface');
+  assert.equal((await execa('ip', ['netns', 'list'])).stdout.includes('cnmt'), true);
+  void first;
+});
+
+test.run();

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { execa } from 'execa';
+import { bin, BIN_DIR, REFERENCE_DIR } from './bins.ts';
+import { errorCode, invoke, type Invocation } from './plugin.ts';
+import type { TestNetns } from './netns.ts';
+import { cleanupLinks, nftTables, nodeLinks } from './topology.ts';
+
+/** Names every bridge test object carries: links `cnmt*`, networks `cnmt*` (so nft tables `cnm_cnmt*`). */
+export const LINK_PREFIX = 'cnmt';
+let seq = 0;
+
+export interface TestNetwork {
+  name: string;
+  bridge: string;
+  subnet: string;
+  subnet6: string;
+  gateway: string;
+  conf: Record<string, unknown>;
+}
+
+/** A cnm-bridge network config with its own name, bridge and subnets (10.100+n.P.0/24, fd99:P:n::/64). */
+export function bridgeNetwork(dataDir: string, options: Record<string, unknown> = {}, dualStack = false): TestNetwork {
+  const n = seq++;
+  const p = process.pid % 250;
+  const name = `cnmt${process.pid}n${n}`;
+  const bridge = `cnmtb${process.pid % 100000}n${n}`.slice(0, 15);
+  const subnet = `10.${100 + n}.${p}.0/24`;
+  const subnet6 = `fd99:${p.toString(16)}:${n.toString(16)}::/64`;
+  const ranges: unknown[] = [[{ subnet }]];
+  if (dualStack) ranges.push([{ subnet: subnet6 }]);
+  const conf = {
+    cniVersion: '1.1.0',
+    name,
+    type: 'cnm-bridge',
+    bridge,
+    isGateway: true,
+    isDefaultGateway: true,
+    ipMasq: true,
+    dataDir,
+    ipam: { type: 'cnm-host-local', ranges },
+    ...options,
+  };
+  return { name, bridge, subnet, subnet6, gateway: `10.${100 + n}.${p}.1`, conf };
+}
+
+export function cniPath(): string {
+  return `${BIN_DIR}:${REFERENCE_DIR}`;
+}
+
+export async function add(conf: object, ns: TestNetns, containerId: string, ifname = 'eth0', args?: string): Promise<Invocation> {
+  return invoke(bin('cnm-bridge'), { command: 'ADD', containerId, netns: ns.path, ifname, path: cniPath(), args }, conf);
+}
+
+export async function del(conf: object, ns: TestNetns | undefined, containerId: string, ifname = 'eth0'): Promise<Invocation> {
+  return invoke(bin('cnm-bridge'), { command: 'DEL', containerId, netns: ns?.path, ifname, path: cniPath() }, conf);
+}
+
+export async function check(conf: object, ns: TestNetns, containerId: string, prevResult: unknown, ifname = 'eth0'): Promise<Invocation> {
+  return invoke(bin('cnm-bridge'), { command: 'CHECK', containerId, netns: ns.path, ifname, path: cniPath() }, { ...conf, prevResult });
+}
+
+/** Adds and fails the test with the plugin's own words when it does not succeed. */
+export async function mustAdd(conf: object, ns: TestNetns, containerId: string, ifname = 'eth0'): Promise<{ ip: string; ip6?: string; result: Record<string, unknown> }> {
+  const r = await add(conf, ns, containerId, ifname);
+  if (r.exitCode !== 0) throw new Error(`ADD ${containerId} failed: ${r.stdout} ${r.stderr}`);
+  const ips = (r.json!.ips as Array<{ address: string }>).map((i) => i.address.split('/')[0]!);
+  return { ip: ips.find((i) => !i.includes(':'))!, ip6: ips.find((i) => i.includes(':')), result: r.json! };
+}
+
+export { errorCode };
+
+export function isolationTableOf(dataDir: string): string {
+  return `cnm_isolation_${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+}
+
+/** Host veths that existed before the suite ran (a real cnm-cni on this machine): never ours to judge or remove. */
+let vethsBefore: Set<string> | undefined;
+export async function snapshotVeths(): Promise<void> {
+  vethsBefore ??= new Set(await nodeLinks('cnmv'));
+}
+async function newVeths(): Promise<string[]> {
+  return (await nodeLinks('cnmv')).filter((l) => !vethsBefore?.has(l));
+}
+
+/** What a bridge test may leave: nothing. Lists what is there. */
+export async function leftovers(dataDir: string): Promise<string[]> {
+  const links = await nodeLinks(LINK_PREFIX);
+  const veths = await newVeths();
+  const tables = [...(await nftTables(`cnm_${LINK_PREFIX}`)), ...(await nftTables(isolationTableOf(dataDir)))];
+  return [...links.filter((l) => !l.startsWith('cnmtup')), ...veths, ...tables];
+}
+
+/** Removes whatever a failed test left: networks through `cnm network rm`, then anything still named ours. */
+export async function forceCleanup(dataDir: string): Promise<void> {
+  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'prune'], { reject: false });
+  await cleanupLinks();
+  for (const l of [...(await nodeLinks(LINK_PREFIX)), ...(await newVeths())]) await execa('ip', ['link', 'del', l], { reject: false });
+  for (const t of [...(await nftTables(`cnm_${LINK_PREFIX}`)), ...(await nftTables(isolationTableOf(dataDir)))]) {
+    const [family, name] = t.split(' ');
+    await execa('nft', ['delete', 'table', family!, name!], { reject: false });
+  }
+}
