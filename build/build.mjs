@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Bundles each plugins/<name>/main.ts once with esbuild, then compiles every bundle into a standalone
-// executable: `--format bun` (default, Bun's compiler) or `--format sea` (@yao-pkg/pkg's single-executable
-// mode on this machine's own node). Output: dist/bin (bun) or dist/sea (sea), or --out DIR.
+// Bundles plugins/dispatch.ts (every plugin behind one name switch) with esbuild, compiles the bundle once
+// into dist/<format>/cnm, and hard-links each plugin name to it: one executable on disk, one name per plugin
+// in CNI_PATH. `--format bun` (default, Bun's compiler, dist/bin) or `--format sea` (@yao-pkg/pkg's
+// single-executable mode on this machine's own node, dist/sea); --out DIR to put it elsewhere.
 import { build } from 'esbuild';
 import { execa } from 'execa';
-import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,32 +16,21 @@ const { values } = parseArgs({
   options: {
     format: { type: 'string', default: 'bun' },
     out: { type: 'string' },
-    only: { type: 'string' },
   },
 });
 if (!['bun', 'sea'].includes(values.format)) throw new Error(`--format must be bun or sea, not ${values.format}`);
 const outDir = resolve(root, values.out ?? (values.format === 'bun' ? 'dist/bin' : 'dist/sea'));
 
-/** plugins/<dir> is installed as cnm-<dir>; plugins/cnm is the operator CLI `cnm`. */
-export function executableName(dir) {
-  return dir === 'cnm' ? 'cnm' : `cnm-${dir}`;
-}
+/** The names the dispatcher answers to; kept in step with plugins/dispatch.ts by the check below. */
+export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-null'];
 
-async function pluginDirs() {
-  const dirs = (await readdir(join(root, 'plugins'), { withFileTypes: true }))
-    .filter((d) => d.isDirectory() && existsSync(join(root, 'plugins', d.name, 'main.ts')))
-    .map((d) => d.name);
-  const only = values.only?.split(',');
-  return only ? dirs.filter((d) => only.includes(d) || only.includes(executableName(d))) : dirs;
-}
-
-async function bundle(dirs) {
-  const bundleDir = join(root, 'dist/bundle');
-  await mkdir(bundleDir, { recursive: true });
-  await build({
-    entryPoints: Object.fromEntries(dirs.map((d) => [executableName(d), join(root, 'plugins', d, 'main.ts')])),
-    outdir: bundleDir,
-    outExtension: { '.js': '.cjs' },
+async function bundle() {
+  const file = join(root, 'dist/bundle/cnm.cjs');
+  await rm(dirname(file), { recursive: true, force: true });
+  await mkdir(dirname(file), { recursive: true });
+  const result = await build({
+    entryPoints: [join(root, 'plugins/dispatch.ts')],
+    outfile: file,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -48,20 +38,22 @@ async function bundle(dirs) {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
+    metafile: true,
   });
-  return bundleDir;
+  for (const name of NAMES) {
+    if (!JSON.stringify(result.metafile).includes(name === 'cnm' ? 'plugins/cnm/main.ts' : `plugins/${name.slice(4)}/main.ts`)) {
+      throw new Error(`${name} is in NAMES but its plugin is not in the bundle`);
+    }
+  }
+  return file;
 }
 
-async function compileBun(name, bundleFile) {
-  const out = join(outDir, name);
+async function compileBun(bundleFile, out) {
   await execa(join(root, 'node_modules/.bin/bun'), ['build', '--compile', '--minify', '--bytecode', bundleFile, '--outfile', out], { cwd: root });
-  return out;
 }
 
-async function compileSea(name, bundleFile) {
+async function compileSea(bundleFile, out) {
   const { default: sea } = await import('@yao-pkg/pkg/lib-es5/sea.js');
-  const out = join(outDir, name);
-  await rm(out, { force: true });
   const major = process.versions.node.split('.')[0];
   // sea() works in os.tmpdir() and runs `npx postject` there: a temp dir inside the project lets npx find
   // our postject devDependency instead of asking the registry.
@@ -75,18 +67,16 @@ async function compileSea(name, bundleFile) {
   // sea() swallows a failed bake: the file is the proof.
   if (!existsSync(out)) throw new Error(`pkg sea() produced no ${out}`);
   await chmod(out, 0o755);
-  return out;
 }
 
-const dirs = await pluginDirs();
 const started = Date.now();
-const bundleDir = await bundle(dirs);
+const bundleFile = await bundle();
+await rm(outDir, { recursive: true, force: true });
 await mkdir(outDir, { recursive: true });
-const compile = values.format === 'bun' ? compileBun : compileSea;
-for (const dir of dirs) {
-  const name = executableName(dir);
-  const out = await compile(name, join(bundleDir, `${name}.cjs`));
-  const { size } = await stat(out);
-  process.stderr.write(`built ${out} (${(size / 1e6).toFixed(1)} MB)\n`);
-}
-process.stderr.write(`${dirs.length} executables in ${outDir}, ${values.format} format, ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+const main = join(outDir, 'cnm');
+await (values.format === 'bun' ? compileBun : compileSea)(bundleFile, main);
+for (const name of NAMES.filter((n) => n !== 'cnm')) await link(main, join(outDir, name));
+const { size } = await stat(main);
+process.stderr.write(
+  `built ${main} (${(size / 1e6).toFixed(1)} MB) + hard links ${NAMES.filter((n) => n !== 'cnm').join(', ')}: ${values.format} format, ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+);

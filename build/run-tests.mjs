@@ -53,8 +53,25 @@ await build({
   logLevel: 'warning',
 });
 
-// Leftovers of an earlier run that was killed: the suites' own prefix only.
-await execa('bash', ['-c', 'for n in $(ip netns list | awk \'{print $1}\' | grep "^cnmt-"); do ip netns delete "$n"; done; rm -rf /tmp/cnmt-data-*'], { reject: false });
+// Leftovers of an earlier run that was killed: namespaces and data dirs carry the pid of the suite that made
+// them (cnmt-<pid>-..., /tmp/cnmt-data-<pid>-...); only those of dead processes go, so a concurrent run is safe.
+const alive = (pid) => {
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+};
+const netnsList = await execa('ip', ['-j', 'netns', 'list'], { reject: false });
+for (const { name } of netnsList.stdout.trim() ? JSON.parse(netnsList.stdout) : []) {
+  const pid = /^cnmt-(\d+)-/.exec(name)?.[1];
+  if (pid && !alive(pid)) await execa('ip', ['netns', 'delete', name], { reject: false });
+}
+for (const name of readdirSync('/tmp')) {
+  const pid = /^cnmt-data-(\d+)-/.exec(name)?.[1];
+  if (pid && !alive(pid)) rmSync(join('/tmp', name), { recursive: true, force: true });
+}
 
 let passed = 0;
 let failed = 0;

@@ -35,7 +35,7 @@ test.after(async () => {
 });
 
 test(`[${FORMAT}] VERSION prints the seven versions from an empty dir with no node or bun on PATH`, async () => {
-  const empty = mkdtempSync('/tmp/cnmt-data-empty-');
+  const empty = mkdtempSync(`/tmp/cnmt-data-${process.pid}-empty-`);
   try {
     for (const name of ['cnm-null', 'cnm-host']) {
       copyFileSync(bin(name), `${empty}/${name}`);

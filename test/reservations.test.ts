@@ -7,7 +7,7 @@ import { CniError } from '../shared/cni/errors.ts';
 
 let dir = '';
 test.before.each(() => {
-  dir = mkdtempSync('/tmp/cnmt-data-unit-');
+  dir = mkdtempSync(`/tmp/cnmt-data-${process.pid}-unit-`);
 });
 test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -91,7 +91,7 @@ test('gc keeps exactly the valid attachments', () => {
   for (const n of [1, 2, 3, 4]) res.allocate(att(n), s, []);
   assert.is(res.gc([att(2), att(4)]), 2);
   assert.equal(readdirSync(dir).filter((n) => n.startsWith('10.')).sort(), ['10.0.0.3', '10.0.0.5']);
-  assert.equal(readdirSync(`${dir}/attachments`).sort(), ['c2:eth0', 'c4:eth0']);
+  assert.equal(readdirSync(`${dir}/attachments`).filter((n) => n !== '.tmp').sort(), ['c2:eth0', 'c4:eth0']);
 });
 
 test('adding an attachment twice is refused', () => {

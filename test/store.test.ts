@@ -1,13 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createExclusive, listDir, readJson, withLock, writeJsonAtomic } from '../shared/cnm/store.ts';
+import { createExclusive, listDir, readJson, sweepTemps, withLock, writeJsonAtomic } from '../shared/cnm/store.ts';
 import { listEndpoints, listNetworks } from '../shared/cnm/inventory.ts';
 import { CniError } from '../shared/cni/errors.ts';
 
 let dir = '';
 test.before.each(() => {
-  dir = mkdtempSync('/tmp/cnmt-data-unit-');
+  dir = mkdtempSync(`/tmp/cnmt-data-${process.pid}-unit-`);
 });
 test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -16,7 +16,8 @@ test('records are written whole, 0600 in 0700 directories, with no temp file lef
   assert.equal(readJson(`${dir}/networks/a.json`), { name: 'a' });
   assert.is(statSync(`${dir}/networks/a.json`).mode & 0o777, 0o600);
   assert.is(statSync(`${dir}/networks`).mode & 0o777, 0o700);
-  assert.equal(readdirSync(`${dir}/networks`), ['a.json']);
+  assert.equal(readdirSync(`${dir}/networks`).filter((n) => n !== '.tmp'), ['a.json']);
+  assert.equal(readdirSync(`${dir}/networks/.tmp`), []);
 });
 
 test('a missing record reads as undefined; a corrupt one is a store error naming the file', () => {
@@ -25,22 +26,31 @@ test('a missing record reads as undefined; a corrupt one is a store error naming
   assert.throws(() => readJson(`${dir}/bad.json`), (e: unknown) => e instanceof CniError && e.code === 101 && e.msg.includes('bad.json'));
 });
 
-test('an exclusive create succeeds once', () => {
+test('an exclusive create succeeds once, and the file has its content from the start', () => {
   assert.ok(createExclusive(`${dir}/x`, '1'));
   assert.not.ok(createExclusive(`${dir}/x`, '2'));
+  assert.is(readJson(`${dir}/x`), 1);
+  assert.equal(readdirSync(`${dir}/.tmp`), [], 'nothing staged is left');
 });
 
-test('listDir skips writers in flight and a missing dir is empty', () => {
-  writeFileSync(`${dir}/a.json`, '{}');
-  writeFileSync(`${dir}/a.json.tmp-1-0`, '{');
+test('listDir skips the staging dir and a missing dir is empty', () => {
+  writeJsonAtomic(`${dir}/a.json`, {});
   assert.equal(listDir(dir), ['a.json']);
   assert.equal(listDir(`${dir}/missing`), []);
+});
+
+test('sweepTemps removes what dead writers staged and keeps what live ones stage', () => {
+  writeJsonAtomic(`${dir}/a.json`, {});
+  writeFileSync(`${dir}/.tmp/a.json.999999999.0`, '{');
+  writeFileSync(`${dir}/.tmp/a.json.${process.pid}.7`, '{');
+  sweepTemps(dir);
+  assert.equal(readdirSync(`${dir}/.tmp`), [`a.json.${process.pid}.7`]);
 });
 
 test('a lock held by a dead process is taken over', () => {
   writeFileSync(`${dir}/lock`, '999999999');
   assert.is(withLock(`${dir}/lock`, () => 42), 42);
-  assert.equal(readdirSync(dir), [], 'released after use');
+  assert.equal(listDir(dir), [], 'released after use');
 });
 
 test('a lock held by a live process times out with try-again-later (11)', () => {

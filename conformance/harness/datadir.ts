@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /** A private state dir for a test: never the operator's /var/lib/cni. */
 export function makeDataDir(): string {
-  return mkdtempSync('/tmp/cnmt-data-');
+  return mkdtempSync(`/tmp/cnmt-data-${process.pid}-`);
 }
 
 export function removeDataDir(dir: string): void {

@@ -10,6 +10,7 @@ import { addrs, ipBatch, ipJson, type IpRoute } from '../../shared/kernel/iprout
 import { bridgePortFlag, linkExists, linkMac, linkMaster, readSysctl } from '../../shared/kernel/links.ts';
 import { nftApply, nftList, nftTry } from '../../shared/kernel/nft.ts';
 import { runOk } from '../../shared/kernel/spawn.ts';
+import { lap } from '../../shared/cni/timing.ts';
 import { setSysctls } from '../../shared/kernel/sysctl.ts';
 import { familyOf, formatIp, parseCidr } from '../../shared/ipam/ip.ts';
 import { parseBridgeOptions, parsePortMappings, requestedMac, type BridgeOptions, type PortMapping } from './options.ts';
@@ -160,9 +161,11 @@ export const bridgeDriver: Driver = {
     });
     ipBatch([...foreign.map((a) => `addr del ${a} dev ${o.bridge}`), ...host]);
     if (o.vlan) runOk('bridge', ['-batch', '-'], vlanBatch(s.hostVeth, o.vlan).join('\n') + '\n');
+    lap('host-kernel');
 
     const pod = { ifname: ep.ifname, ips: addressing.ips, routes: addressing.routes, enabledad: o.enabledad, gateways, defaultRoute: o.isDefaultGateway };
     ipBatch(podBatch(pod), sandbox.netns);
+    lap('pod-kernel');
 
     const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), s.portMappings, s.hostVeth, s.mac));
     if (script) {
@@ -172,6 +175,7 @@ export const bridgeDriver: Driver = {
         throw new CniError(ErrorCode.KernelFailure, `nft: ${r.stderr.trim()}`);
       }
     }
+    lap('nft');
     const defaults = podRoutes(pod).filter((r) => r.dst === '0.0.0.0/0' || r.dst === '::/0').filter((r) => !addressing.routes.some((x) => x.dst === r.dst));
     return {
       interfaces: [
@@ -190,6 +194,7 @@ export const bridgeDriver: Driver = {
     const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
     if (linkExists(hostVeth)) {
       ipBatch([`link del ${hostVeth}`]);
+      lap('host-kernel');
     } else if (sandbox) {
       // The host end is gone but a pod end might not be (a veth moved by hand): remove it by name.
       const r = ipJson<unknown[]>(['link', 'show'], sandbox.netns) as Array<{ ifname: string; link_type?: string; address?: string }>;
@@ -200,6 +205,7 @@ export const bridgeDriver: Driver = {
     const el = endpointElements(net.name, optionsOf(net), ep.ips.map((i) => i.address), s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
     const script = removeElementsScript(el);
     if (script && nftTry(script).status !== 0) removeElementsOneByOne(el);
+    lap('nft');
   },
 
   check(_ctx, net, ep, sandbox) {

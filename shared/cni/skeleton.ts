@@ -3,6 +3,7 @@ import { decodeJson, parseNetConf, peekVersion, type NetConf } from './config.ts
 import { CniError, ErrorCode, asCniError } from './errors.ts';
 import { parseEnv, type CniEnv } from './env.ts';
 import { Log } from './log.ts';
+import { lap, reportTiming, startTiming } from './timing.ts';
 import { convertResult, type Result } from './result.ts';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, type CniVersion } from './version.ts';
 
@@ -51,10 +52,13 @@ const processIo: PluginIo = { env: process.env, stdin: readStdin, stdout: writeS
  * Returns the exit code; nothing but the answer ever reaches stdout.
  */
 export function runPlugin(name: string, handlers: PluginHandlers, io: PluginIo = processIo): number {
+  startTiming();
   const log = new Log(name);
   let replyVersion: string = CURRENT_VERSION;
+  let command = 'unknown';
   try {
     const env = parseEnv(io.env);
+    command = env.command;
     const text = io.stdin();
     if (env.command === 'VERSION') {
       io.stdout(JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }));
@@ -67,10 +71,12 @@ export function runPlugin(name: string, handlers: PluginHandlers, io: PluginIo =
     log.toFile(conf.logFile);
     log.debug(`${env.command} container=${env.containerId} ifname=${env.ifname} netns=${env.netns}`);
     const inv: Invocation = { env, conf, log };
+    lap('parse');
     switch (env.command) {
       case 'ADD': {
         const result = handlers.add(inv);
         io.stdout(JSON.stringify(convertResult(result, conf.cniVersion as CniVersion)));
+        lap('result');
         return 0;
       }
       case 'DEL':
@@ -95,6 +101,8 @@ export function runPlugin(name: string, handlers: PluginHandlers, io: PluginIo =
     else log.error(`code ${err.code}: ${err.msg}${err.details ? ` (${err.details})` : ''}`);
     io.stdout(JSON.stringify({ cniVersion: replyVersion, code: err.code, msg: err.msg, details: err.details }));
     return 1;
+  } finally {
+    reportTiming(command);
   }
 }
 

@@ -8,7 +8,8 @@ import { openIpam, type Ipam } from './ipam.ts';
 import { endpointDir, endpointPath, networkLockPath, networkPath } from './paths.ts';
 import type { EndpointRecord, NetworkRecord } from './records.ts';
 import { Sandbox } from './sandbox.ts';
-import { DEFAULT_DATA_DIR, listDir, readJson, removeFile, withLock, writeJsonAtomic } from './store.ts';
+import { lap } from '../cni/timing.ts';
+import { DEFAULT_DATA_DIR, listDir, readJson, removeFile, sweepTemps, withLock, writeJsonAtomic } from './store.ts';
 
 /**
  * The entry point of every plugin process: maps one CNI command onto the CNM objects of the network the
@@ -90,6 +91,7 @@ export class NetworkController {
     const options = this.driver.validate(this.ctx);
     const sandbox = Sandbox.require(env.containerId, env.netns);
     const { net, created } = this.network(options);
+    lap('store');
 
     const file = this.endpointFile();
     const previous = readJson<EndpointRecord>(file);
@@ -114,14 +116,17 @@ export class NetworkController {
     if (this.ipam) ep.ipamType = this.ipam.type;
     ep.driverState = this.driver.prepare(this.ctx, net, ep);
     writeJsonAtomic(file, ep);
+    lap('store');
 
     let addressed: Result | undefined;
     try {
       addressed = this.ipam?.requestAddress(this.attachment);
+      lap('ipam');
       if (addressed) {
         // Recorded before the kernel is touched, so a DEL after a kill can undo what depends on them.
         ep.ips = addressed.ips ?? [];
         writeJsonAtomic(file, ep);
+        lap('store');
       }
       const joined = this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] });
       const index = joined.addressedInterface;
@@ -134,6 +139,7 @@ export class NetworkController {
       ep.driverState = { ...ep.driverState, ...joined.driverState };
       ep.state = 'ready';
       writeJsonAtomic(file, ep);
+      lap('store');
     } catch (err) {
       this.undo(ep, net, sandbox, created);
       throw err;
@@ -160,6 +166,7 @@ export class NetworkController {
 
   /** DEL: leave, release, forget. A missing namespace, endpoint or network is success. */
   del(): void {
+    sweepTemps(endpointDir(this.ctx.dataDir, this.inv.conf.name));
     const rec = readJson<EndpointRecord>(this.endpointFile());
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
     if (rec) {
@@ -171,9 +178,12 @@ export class NetworkController {
 
   private teardown(ep: EndpointRecord, net: NetworkRecord | undefined): void {
     const netns = ep.netns || this.inv.env.netns;
+    lap('store');
     this.driver.leave(this.ctx, net, ep, Sandbox.ifPresent(ep.containerId, netns));
     this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname });
+    lap('ipam');
     removeFile(this.endpointFile(ep.containerId, ep.ifname));
+    lap('store');
   }
 
   check(): void {
@@ -201,6 +211,7 @@ export class NetworkController {
     const keep = new Set(valid.map((a) => `${a.containerID}:${a.ifname}`));
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
     const dir = endpointDir(this.ctx.dataDir, this.inv.conf.name);
+    sweepTemps(dir);
     for (const name of listDir(dir)) {
       if (keep.has(name.replace(/\.json$/, ''))) continue;
       const ep = readJson<EndpointRecord>(`${dir}/${name}`);

@@ -1,5 +1,5 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 
 /** The operator's store; a config's `dataDir` replaces it. */
@@ -19,21 +19,41 @@ export function ensureDir(path: string): void {
 
 let tmpSeq = 0;
 
+/**
+ * Writers stage files in the directory's `.tmp/`, named after their pid, so that what a killed writer leaves
+ * is found by sweepTemps without listing the (possibly large) directory itself.
+ */
+function stage(path: string, content: string): string {
+  const dir = `${dirname(path)}/.tmp`;
+  ensureDir(dir);
+  const tmp = `${dir}/${basename(path)}.${process.pid}.${tmpSeq++}`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+  return tmp;
+}
+
 /** Writes JSON so a reader sees the old record or the new one, never half of one. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   ensureDir(dirname(path));
-  const tmp = `${path}.tmp-${process.pid}-${tmpSeq++}`;
+  let tmp = '';
   try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(value));
-    } finally {
-      closeSync(fd);
-    }
+    tmp = stage(path, JSON.stringify(value));
     renameSync(tmp, path);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    if (tmp) rmSync(tmp, { force: true });
     throw storeError(path, err);
+  }
+}
+
+/** Removes staged files of writers that died (SIGKILL between staging and rename). */
+export function sweepTemps(dir: string): void {
+  for (const name of listDir(`${dir}/.tmp`)) {
+    const pid = Number(name.split('.').at(-2));
+    if (!Number.isInteger(pid) || !pidAlive(pid)) removeFile(`${dir}/.tmp/${name}`);
   }
 }
 
@@ -60,31 +80,32 @@ export function removeFile(path: string): void {
   }
 }
 
-/** Names in a directory; none when it does not exist. Temp files of writers in flight are skipped. */
+/** Names in a directory (not the staging dir); none when it does not exist. */
 export function listDir(path: string): string[] {
   try {
-    return readdirSync(path).filter((n) => !n.includes('.tmp-'));
+    return readdirSync(path).filter((n) => n !== '.tmp');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw storeError(path, err);
   }
 }
 
-/** Creates a file only if it does not exist yet: the primitive that makes reservations race-free. */
+/**
+ * Creates a file, with its content, only if it does not exist yet: the primitive that makes reservations
+ * race-free. Staged and hard-linked into place, so the name never exists without its content.
+ */
 export function createExclusive(path: string, content: string): boolean {
-  let fd: number;
+  let tmp = '';
   try {
-    fd = openSync(path, 'wx', 0o600);
+    tmp = stage(path, content);
+    linkSync(tmp, path);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw storeError(path, err);
-  }
-  try {
-    writeSync(fd, content);
   } finally {
-    closeSync(fd);
+    if (tmp) rmSync(tmp, { force: true });
   }
-  return true;
 }
 
 function pidAlive(pid: number): boolean {

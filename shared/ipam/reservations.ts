@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Attachment } from '../cni/config.ts';
-import { createExclusive, ensureDir, listDir, readJson, removeFile, writeJsonAtomic } from '../cnm/store.ts';
+import { createExclusive, ensureDir, listDir, readJson, removeFile, sweepTemps, writeJsonAtomic } from '../cnm/store.ts';
 import { canonicalIp, formatIp, parseIp, type Ip } from './ip.ts';
 import { capacity, describeSet, type RangeSet } from './config.ts';
 
@@ -127,6 +127,8 @@ export class Reservations {
 
   /** Releases what an attachment holds; nothing held is not an error. */
   release(att: Attachment): void {
+    sweepTemps(this.dir);
+    sweepTemps(`${this.dir}/attachments`);
     const index = readJson<AttachmentIndex>(this.indexPath(att));
     if (!index) return;
     const ips = index.state === 'done' ? index.ips : this.scanOwned(att);
@@ -136,6 +138,8 @@ export class Reservations {
 
   /** Every reservation whose owner is not listed as valid goes. */
   gc(valid: Attachment[]): number {
+    sweepTemps(this.dir);
+    sweepTemps(`${this.dir}/attachments`);
     const keep = new Set(valid.map(ownerText));
     let released = 0;
     for (const name of this.reservationFiles()) {

@@ -1,0 +1,22 @@
+// The one compiled executable: every plugin is a hard link to it, and it runs the plugin named by the
+// name it was started under. Each plugin module is required only when chosen, so an invocation evaluates
+// just its own code.
+import { writeSync } from 'node:fs';
+
+/** Executable names, as installed in CNI_PATH, and the module each runs. */
+export const EXECUTABLES: Record<string, () => unknown> = {
+  cnm: () => require('./cnm/main.ts'),
+  'cnm-bridge': () => require('./bridge/main.ts'),
+  'cnm-host': () => require('./host/main.ts'),
+  'cnm-host-local': () => require('./host-local/main.ts'),
+  'cnm-null': () => require('./null/main.ts'),
+};
+
+const invoked = (process.argv0 || process.execPath).split('/').pop()!;
+const run = EXECUTABLES[invoked];
+if (run) {
+  run();
+} else {
+  writeSync(2, `cnm-cni: started as "${invoked}", which is none of ${Object.keys(EXECUTABLES).join(', ')}\n`);
+  process.exitCode = 2;
+}
