@@ -51,6 +51,8 @@ await build({
   target: 'node20',
   sourcemap: 'inline',
   logLevel: 'warning',
+  // Lazy require() of an external package (ip-address) needs a real require in an ES module.
+  banner: { js: "import { createRequire as __cnmCreateRequire } from 'node:module'; const require = __cnmCreateRequire(import.meta.url);" },
 });
 
 // Leftovers of an earlier run that was killed: namespaces and data dirs carry the pid of the suite that made

@@ -198,4 +198,19 @@ test('bad configs are refused before anything is touched, each naming the confli
   void first;
 });
 
+test('an existing bridge with another address is refused unless forceAddress, which replaces the address', async () => {
+  const net = bridgeNetwork(dataDir);
+  await execa('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+  const stray = net.gateway.replace(/\.1$/, '.77');
+  await execa('ip', ['addr', 'add', `${stray}/24`, 'dev', net.bridge]);
+  const pod = await createNetns('pod');
+  const refused = await add(net.conf, pod, cid());
+  assert.is(errorCode(refused), 7, refused.stdout);
+  assert.match(String(refused.json!.msg), `bridge ${net.bridge} already has ${stray}/24`);
+  await mustAdd({ ...net.conf, forceAddress: true }, pod, cid());
+  const addrs = await execa('ip', ['-4', '-o', 'addr', 'show', 'dev', net.bridge]);
+  assert.match(addrs.stdout, `${net.gateway}/24`);
+  assert.not.match(addrs.stdout, stray);
+});
+
 test.run();

@@ -105,7 +105,7 @@ test('malformed IPAM configs are error 7 naming the field, and reserve nothing',
 });
 
 test('an ADD killed with SIGKILL at random points, then DEL, leaves no reservation, endpoint record, veth or rule', async () => {
-  const net = bridgeNetwork(dataDir);
+  const net = bridgeNetwork(dataDir, { capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 30500, containerPort: 80 }] } });
   const pod = await createNetns('kill');
   await mustAdd(net.conf, pod, 'warm-up');
   assert.is((await del(net.conf, pod, 'warm-up')).exitCode, 0);
@@ -131,8 +131,8 @@ test('an ADD killed with SIGKILL at random points, then DEL, leaves no reservati
     assert.equal((JSON.parse(links.stdout) as Array<{ ifname: string }>).map((l) => l.ifname), ['lo'], `no pod interface after kill #${i}`);
   }
   assert.ok(killedMidway > rounds / 4, `most ADDs were killed before they finished (${killedMidway}/${rounds})`);
-  const table = await execa('nft', ['-j', 'list', 'set', 'inet', `cnm_${net.name}`, 'pods4']);
-  assert.not.match(table.stdout, '"elem"', 'no pod address left in the nft set');
+  const table = await execa('nft', ['-j', 'list', 'map', 'inet', `cnm_${net.name}`, 'hostports4']);
+  assert.not.match(table.stdout, '"elem"', 'no hostPort mapping left in the nft map');
   await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
   assert.equal(await leftovers(dataDir), []);
 });

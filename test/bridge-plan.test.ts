@@ -77,14 +77,16 @@ test('the pod batch: addresses (IPv6 without DAD), up, the default routes, then 
   ]);
 });
 
-test('the network ruleset replaces its table whole; masquerade only with ipMasq; internal adds the forward drops', () => {
-  const plain = networkRuleset('pods', opts());
+test('the network ruleset replaces its table whole, carries its subnets; masquerade only with ipMasq; internal adds the forward drops', () => {
+  const plain = networkRuleset('pods', opts(), ['10.0.0.0/24', 'fd00::/64']);
   assert.ok(plain.startsWith('table inet cnm_pods {}\ndelete table inet cnm_pods\n'));
+  assert.match(plain, 'set subnets4 { type ipv4_addr; flags interval; elements = { 10.0.0.0/24 }; }');
+  assert.match(plain, 'set subnets6 { type ipv6_addr; flags interval; elements = { fd00::/64 }; }');
   assert.not.match(plain, 'ip daddr != 224.0.0.0/4 masquerade');
-  assert.match(plain, 'oifname "br0" ct status dnat ip saddr @pods4 masquerade');
-  assert.match(networkRuleset('pods', opts({ ipMasq: true })), 'ip saddr @pods4 oifname != "br0" ip daddr != 224.0.0.0/4 masquerade');
-  assert.match(networkRuleset('pods', opts({ internal: true })), 'iifname "br0" oifname != "br0" drop');
-  assert.match(networkRuleset('pods', opts({ macspoofchk: true })), 'table bridge cnm_pods {');
+  assert.match(plain, 'oifname "br0" ct status dnat ip saddr @subnets4 masquerade');
+  assert.match(networkRuleset('pods', opts({ ipMasq: true }), []), 'ip saddr @subnets4 oifname != "br0" ip daddr != 224.0.0.0/4 masquerade');
+  assert.match(networkRuleset('pods', opts({ internal: true }), []), 'iifname "br0" oifname != "br0" drop');
+  assert.match(networkRuleset('pods', opts({ macspoofchk: true }), []), 'table bridge cnm_pods {');
 });
 
 test('isolation: each bridge drops what it forwards to another; no bridges, no table', () => {
@@ -94,19 +96,21 @@ test('isolation: each bridge drops what it forwards to another; no bridges, no t
   assert.is(isolationRuleset('cnm_isolation', []), 'table inet cnm_isolation {}\ndelete table inet cnm_isolation\n');
 });
 
-test('endpoint elements: hostPorts per family, create so a taken port fails, and a removal that tolerates absence', () => {
-  const el = endpointElements('pods', opts({ ipMasq: true }), ['10.0.0.5/24', 'fd00::5/64'], [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 53, containerPort: 53, protocol: 'udp', hostIP: '192.0.2.2' }], 'cnmv1', '02:00:00:00:00:01');
+test('an ordinary pod adds no nft element; hostPorts go per family with create; removal tolerates absence', () => {
+  const plain = endpointElements('pods', opts({ ipMasq: true }), ['10.0.0.5/24'], ['10.0.0.0/24'], [], 'cnmv1', '02:00:00:00:00:01');
+  assert.is(addElementsScript(plain), '', 'no nft process for a pod without hostPorts');
+  const el = endpointElements('pods', opts({ ipMasq: true }), ['10.0.0.5/24', 'fd00::5/64'], ['10.0.0.0/24'], [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 53, containerPort: 53, protocol: 'udp', hostIP: '192.0.2.2' }], 'cnmv1', '02:00:00:00:00:01');
   assert.equal(addElementsScript(el).trim().split('\n'), [
-    'add element inet cnm_pods pods4 { 10.0.0.5 }',
-    'add element inet cnm_pods pods6 { fd00::5 }',
+    'add element inet cnm_pods subnets6 { fd00::/64 }',
     'create element inet cnm_pods hostports4 { tcp . 8080 : 10.0.0.5 . 80 }',
     'create element inet cnm_pods hostports6 { tcp . 8080 : fd00::5 . 80 }',
     'create element inet cnm_pods hostports4ip { 192.0.2.2 . udp . 53 : 10.0.0.5 . 53 }',
   ]);
   const rm = removeElementsScript(el).trim().split('\n');
-  assert.is(rm[0], 'add element inet cnm_pods pods4 { 10.0.0.5 }');
-  assert.is(rm[1], 'delete element inet cnm_pods pods4 { 10.0.0.5 }');
+  assert.is(rm[0], 'add element inet cnm_pods hostports4 { tcp . 8080 : 10.0.0.5 . 80 }');
+  assert.is(rm[1], 'delete element inet cnm_pods hostports4 { tcp . 8080 }');
   assert.ok(rm.includes('delete element inet cnm_pods hostports4ip { 192.0.2.2 . udp . 53 }'));
+  assert.not.ok(rm.some((l) => l.includes('subnets')), 'subnets stay with the network');
 });
 
 test.run();

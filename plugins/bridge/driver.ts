@@ -27,6 +27,7 @@ import {
   podRoutes,
   randomMac,
   removeElementsScript,
+  subnetOf,
   vlanBatch,
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
@@ -68,12 +69,24 @@ function gatewaysOf(ips: IpConfig[], o: BridgeOptions): { gateways: { 4?: string
   return { gateways, bridgeAddrs };
 }
 
-/** Addresses on the bridge of the gateways' families that are not the gateways (forceAddress replaces them). */
-function foreignBridgeAddrs(bridge: string, wanted: string[]): string[] {
-  if (!linkExists(bridge) || wanted.length === 0) return [];
-  const have = (addrs(undefined, bridge)[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+/**
+ * Addresses on the bridge, of the gateways' families, that are not the gateways: refused, or with
+ * forceAddress returned for removal.
+ */
+function foreignBridgeAddrs(o: BridgeOptions, wanted: string[]): string[] {
+  if (!linkExists(o.bridge) || wanted.length === 0) return [];
+  const have = (addrs(undefined, o.bridge)[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
   const families = new Set(wanted.map(familyOf));
-  return have.filter((a) => families.has(familyOf(a)) && !wanted.includes(a));
+  const foreign = have.filter((a) => families.has(familyOf(a)) && !wanted.includes(a));
+  if (foreign.length && !o.forceAddress) {
+    throw new CniError(ErrorCode.InvalidConfig, `bridge ${o.bridge} already has ${foreign.join(', ')}, not the gateway ${wanted.join(', ')}`, 'set forceAddress to replace it, or use another bridge');
+  }
+  return foreign;
+}
+
+/** "gw/prefix" of each pool subnet that names a gateway. */
+function poolGatewayAddrs(net: NetworkRecord): string[] {
+  return net.subnets.filter((x) => x.gateway).map((x) => `${x.gateway}/${x.subnet.split('/')[1]}`);
 }
 
 export const bridgeDriver: Driver = {
@@ -92,6 +105,8 @@ export const bridgeDriver: Driver = {
     return withLock(bridgesLock(ctx), () => {
       checkNewNetwork(ctx.dataDir, net, o);
       const createdBridge = !linkExists(o.bridge);
+      const foreign = createdBridge || !o.isGateway ? [] : foreignBridgeAddrs(o, poolGatewayAddrs(net));
+      if (foreign.length) ipBatch(foreign.map((a) => `addr del ${a} dev ${o.bridge}`));
       try {
         if (createdBridge) {
           const lines = [`link add ${o.bridge}${o.mtu ? ` mtu ${o.mtu}` : ''} type bridge${o.vlan ? ' vlan_filtering 1' : ''}`];
@@ -99,7 +114,7 @@ export const bridgeDriver: Driver = {
           lines.push(`link set dev ${o.bridge} up`);
           ipBatch(lines);
         }
-        nftApply(networkRuleset(net.name, o));
+        nftApply(networkRuleset(net.name, o, net.subnets.map((x) => x.subnet)));
         syncIsolation(ctx, { name: net.name, bridge: o.bridge });
       } catch (err) {
         nftTry(deleteNetworkRuleset(net.name));
@@ -136,10 +151,9 @@ export const bridgeDriver: Driver = {
     const s = stateOf(ep) as BridgeEndpointState;
     const { gateways, bridgeAddrs } = gatewaysOf(addressing.ips, o);
 
-    const foreign = foreignBridgeAddrs(o.bridge, bridgeAddrs);
-    if (foreign.length && !o.forceAddress) {
-      throw new CniError(ErrorCode.InvalidConfig, `bridge ${o.bridge} already has ${foreign.join(', ')}, not the gateway ${bridgeAddrs.join(', ')}`, 'set forceAddress to replace it, or use another bridge');
-    }
+    // Gateways the pool named were checked when the network was made; only one IPAM names late is checked here.
+    const known = new Set(net.subnets.map((x) => x.gateway));
+    const foreign = bridgeAddrs.every((a) => known.has(a.split('/')[0])) ? [] : foreignBridgeAddrs(o, bridgeAddrs);
     if (o.isGateway) {
       const fwd: Record<string, string> = {};
       if (gateways[4] && readSysctl('net.ipv4.ip_forward') !== '1') fwd['net.ipv4.ip_forward'] = '1';
@@ -167,7 +181,7 @@ export const bridgeDriver: Driver = {
     ipBatch(podBatch(pod), sandbox.netns);
     lap('pod-kernel');
 
-    const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), s.portMappings, s.hostVeth, s.mac));
+    const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), net.subnets.map((x) => x.subnet), s.portMappings, s.hostVeth, s.mac));
     if (script) {
       const r = nftTry(script);
       if (r.status !== 0) {
@@ -202,7 +216,7 @@ export const bridgeDriver: Driver = {
       if (own) ipBatch([`link del ${ep.ifname}`], sandbox.netns);
     }
     if (!net) return;
-    const el = endpointElements(net.name, optionsOf(net), ep.ips.map((i) => i.address), s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
+    const el = endpointElements(net.name, optionsOf(net), ep.ips.map((i) => i.address), [], s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
     const script = removeElementsScript(el);
     if (script && nftTry(script).status !== 0) removeElementsOneByOne(el);
     lap('nft');
@@ -230,7 +244,10 @@ export const bridgeDriver: Driver = {
     }
     const table = JSON.stringify(nftList(['table', 'inet', `cnm_${net.name}`]) ?? {});
     if (table === '{}') fail(`nft table inet cnm_${net.name} is gone`);
-    for (const ip of ep.ips) if (!table.includes(`"${ip.address.split('/')[0]}"`)) fail(`the pods set of table cnm_${net.name} lacks ${ip.address}`);
+    for (const ip of ep.ips) {
+      const [prefix, len] = subnetOf(ip.address).split('/');
+      if (!table.includes(`"prefix":{"addr":"${prefix}","len":${len}}`)) fail(`the subnets set of table cnm_${net.name} lacks ${subnetOf(ip.address)}`);
+    }
     for (const p of s.portMappings) if (!table.includes(String(p.hostPort))) fail(`hostPort ${p.hostPort}/${p.protocol} is not mapped`);
   },
 
@@ -239,9 +256,6 @@ export const bridgeDriver: Driver = {
 
 /** Fallback when the one-transaction removal failed: remove what is still there, element by element. */
 function removeElementsOneByOne(el: ReturnType<typeof endpointElements>): void {
-  const single = (part: Partial<typeof el>) => removeElementsScript({ table: el.table, pods4: [], pods6: [], maps: [], ...part });
-  for (const ip of el.pods4) nftTry(single({ pods4: [ip] }));
-  for (const ip of el.pods6) nftTry(single({ pods6: [ip] }));
-  for (const m of el.maps) nftTry(single({ maps: [m] }));
+  for (const m of el.maps) nftTry(removeElementsScript({ ...el, maps: [m] }));
 }
 

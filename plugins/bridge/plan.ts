@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { IpConfig, Route } from '../../shared/cni/result.ts';
 import { nftString } from '../../shared/kernel/nft.ts';
-import { familyOf } from '../../shared/ipam/ip.ts';
+import { familyOf, formatCidr, parseCidr } from '../../shared/ipam/ip.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 
@@ -32,16 +32,24 @@ export function randomMac(bytes: Uint8Array): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Replaces the network's table whole: the rules every endpoint relies on, and the sets and maps they fill. */
-export function networkRuleset(network: string, o: BridgeOptions): string {
+/**
+ * Replaces the network's table whole: the rules every endpoint relies on, and the sets and maps they fill.
+ * Masquerade and hairpin match the network's subnets, so an ordinary pod adds no element of its own: removing
+ * one costs an RCU grace period (~20 ms here), so only pods with hostPorts (or macspoofchk) pay that.
+ */
+export function networkRuleset(network: string, o: BridgeOptions, subnets: string[]): string {
   const t = tableName(network);
   const br = nftString(o.bridge);
+  const elements = (family: 4 | 6) => {
+    const of = subnets.filter((s) => familyOf(s) === family);
+    return of.length ? ` elements = { ${of.join(', ')} };` : '';
+  };
   const lines = [
     `table inet ${t} {}`,
     `delete table inet ${t}`,
     `table inet ${t} {`,
-    '  set pods4 { type ipv4_addr; }',
-    '  set pods6 { type ipv6_addr; }',
+    `  set subnets4 { type ipv4_addr; flags interval;${elements(4)} }`,
+    `  set subnets6 { type ipv6_addr; flags interval;${elements(6)} }`,
     '  map hostports4 { type inet_proto . inet_service : ipv4_addr . inet_service; }',
     '  map hostports4ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }',
     '  map hostports6 { type inet_proto . inet_service : ipv6_addr . inet_service; }',
@@ -58,10 +66,10 @@ export function networkRuleset(network: string, o: BridgeOptions): string {
     // A pod reaching a hostPort that leads back onto its own bridge (itself: hairpin) must see the reply
     // come from the gateway, or its own stack answers itself. Matched on the source, not on iifname:
     // with br_netfilter the bridged path reaches this hook without an input device.
-    `    oifname ${br} ct status dnat ip saddr @pods4 masquerade`,
-    `    oifname ${br} ct status dnat ip6 saddr @pods6 masquerade`,
+    `    oifname ${br} ct status dnat ip saddr @subnets4 masquerade`,
+    `    oifname ${br} ct status dnat ip6 saddr @subnets6 masquerade`,
     ...(o.ipMasq
-      ? [`    ip saddr @pods4 oifname != ${br} ip daddr != 224.0.0.0/4 masquerade`, `    ip6 saddr @pods6 oifname != ${br} ip6 daddr != ff00::/8 masquerade`]
+      ? [`    ip saddr @subnets4 oifname != ${br} ip daddr != 224.0.0.0/4 masquerade`, `    ip6 saddr @subnets6 oifname != ${br} ip6 daddr != ff00::/8 masquerade`]
       : []),
     '  }',
   ];
@@ -112,21 +120,26 @@ export function isolationRuleset(table: string, bridges: string[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** Netfilter objects one endpoint adds to its network's tables. */
+/** Netfilter elements one endpoint adds to its network's tables. */
 export interface EndpointElements {
   table: string;
-  /** The endpoint's addresses: sources the hairpin and ipMasq rules match. */
-  pods4: string[];
-  pods6: string[];
-  /** "map { key : value }" pairs. */
+  /** Subnets the network did not know when it was made (an IPAM plugin run by exec): added, never removed. */
+  newSubnets: string[];
+  /** Per-endpoint elements, removed again by DEL. */
   maps: Array<{ family: 'inet' | 'bridge'; map: string; key: string; value?: string }>;
 }
 
-export function endpointElements(network: string, o: BridgeOptions, ips: string[], ports: PortMapping[], hostVeth: string, mac: string): EndpointElements {
+/** The subnet ("10.1.0.0/24") an address ("10.1.0.5/24") is in. */
+export function subnetOf(address: string): string {
+  return formatCidr(parseCidr(address)!);
+}
+
+export function endpointElements(network: string, o: BridgeOptions, ips: string[], knownSubnets: string[], ports: PortMapping[], hostVeth: string, mac: string): EndpointElements {
   const addrs = ips.map((a) => a.split('/')[0]!);
   const v4 = addrs.filter((a) => familyOf(a) === 4);
   const v6 = addrs.filter((a) => familyOf(a) === 6);
-  const el: EndpointElements = { table: tableName(network), pods4: v4, pods6: v6, maps: [] };
+  const newSubnets = [...new Set(ips.map(subnetOf))].filter((s) => !knownSubnets.includes(s));
+  const el: EndpointElements = { table: tableName(network), newSubnets, maps: [] };
   for (const p of ports) {
     const hostFamily = p.hostIP ? familyOf(p.hostIP) : undefined;
     for (const [family, targets] of [[4, v4], [6, v6]] as const) {
@@ -145,9 +158,7 @@ export function endpointElements(network: string, o: BridgeOptions, ips: string[
 
 /** Adds an endpoint's elements; `create` makes a hostPort another pod holds fail instead of being taken over. */
 export function addElementsScript(el: EndpointElements): string {
-  const lines: string[] = [];
-  if (el.pods4.length) lines.push(`add element inet ${el.table} pods4 { ${el.pods4.join(', ')} }`);
-  if (el.pods6.length) lines.push(`add element inet ${el.table} pods6 { ${el.pods6.join(', ')} }`);
+  const lines = el.newSubnets.map((s) => `add element inet ${el.table} subnets${familyOf(s)} { ${s} }`);
   for (const m of el.maps) lines.push(`${m.value ? 'create' : 'add'} element ${m.family} ${el.table} ${m.map} { ${m.key}${m.value ? ` : ${m.value}` : ''} }`);
   return lines.length ? lines.join('\n') + '\n' : '';
 }
@@ -158,9 +169,6 @@ export function addElementsScript(el: EndpointElements): string {
  */
 export function removeElementsScript(el: EndpointElements): string {
   const lines: string[] = [];
-  for (const [set, items] of [['pods4', el.pods4], ['pods6', el.pods6]] as const) {
-    for (const ip of items) lines.push(`add element inet ${el.table} ${set} { ${ip} }`, `delete element inet ${el.table} ${set} { ${ip} }`);
-  }
   for (const m of el.maps) {
     lines.push(`add element ${m.family} ${el.table} ${m.map} { ${m.key}${m.value ? ` : ${m.value}` : ''} }`, `delete element ${m.family} ${el.table} ${m.map} { ${m.key} }`);
   }

@@ -9,12 +9,16 @@ function storeError(path: string, err: unknown): CniError {
   return new CniError(ErrorCode.StoreFailure, `state store ${path}: ${(err as Error).message}`, 'check the data dir exists and is writable by root');
 }
 
+const ensured = new Set<string>();
+
 export function ensureDir(path: string): void {
+  if (ensured.has(path)) return;
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw storeError(path, err);
   }
+  ensured.add(path);
 }
 
 let tmpSeq = 0;

@@ -32,8 +32,15 @@ export function isNodeNetns(path: string): boolean {
   return sameNetns(path, NODE_NETNS);
 }
 
-/** Prefix that runs a command inside a namespace; empty for the node's own. */
+const NAMED = /^\/(?:var\/)?run\/netns\/([^/]+)$/;
+
+/**
+ * The command that runs a tool inside a namespace (as given, for the node's own). iproute2 enters a named
+ * namespace itself (`ip -n NAME`, one process instead of two); any other path goes through nsenter.
+ */
 export function inNetns(netns: string | undefined, tool: string, args: string[]): [string, string[]] {
   if (!netns) return [tool, args];
+  const named = tool === 'ip' ? NAMED.exec(netns)?.[1] : undefined;
+  if (named) return ['ip', ['-n', named, ...args]];
   return ['nsenter', [`--net=${netns}`, '--', tool, ...args]];
 }

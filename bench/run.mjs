@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// npm run bench: cnm-bridge + cnm-host-local against the Go reference bridge + host-local (/usr/lib/cni), same
+// config shape (ipMasq on), interleaved so machine drift hits both alike. Prints a table (cnm/reference ratio
+// per row) and writes it as JSON under bench/results/. Progress goes to stderr.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus, totalmem } from 'node:os';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(root, 'dist/bin');
+const REF = '/usr/lib/cni';
+const PODS = Number(process.env.BENCH_PODS ?? 50);
+const CHURN = 100;
+const PARALLEL = 8;
+const pid = process.pid;
+const progress = (msg) => process.stderr.write(`\r\x1b[K[bench] ${msg}`);
+
+for (const f of [`${BIN}/cnm-bridge`, `${REF}/bridge`, `${REF}/host-local`]) {
+  if (!existsSync(f)) throw new Error(`${f} is missing: run the README's set-up command first`);
+}
+if (process.getuid?.() !== 0) throw new Error('the benchmark makes namespaces and links: run it as root');
+
+const dataDir = mkdtempSync(`/tmp/cnmt-data-${pid}-bench-`);
+const net = (kind) => {
+  const cnm = kind === 'cnm';
+  return {
+    cniVersion: '1.0.0',
+    name: `cnmt${pid}bench${cnm ? 'c' : 'r'}`,
+    type: cnm ? 'cnm-bridge' : 'bridge',
+    bridge: `cnmtb${pid % 100000}${cnm ? 'c' : 'r'}`,
+    isGateway: true,
+    ipMasq: true,
+    dataDir,
+    ipam: { type: cnm ? 'cnm-host-local' : 'host-local', ranges: [[{ subnet: cnm ? '10.250.0.0/16' : '10.251.0.0/16' }]], dataDir: `${dataDir}/ipam-${kind}` },
+  };
+};
+const CONF = { cnm: net('cnm'), ref: net('ref') };
+const EXE = { cnm: `${BIN}/cnm-bridge`, ref: `${REF}/bridge` };
+const IFNAME = { cnm: 'eth0', ref: 'eth1' };
+
+const namespaces = [];
+function netns(i) {
+  const name = `cnmt-${pid}-bench-${i}`;
+  if (!namespaces.includes(name)) {
+    spawnSync('ip', ['netns', 'add', name]);
+    namespaces.push(name);
+  }
+  return `/var/run/netns/${name}`;
+}
+
+function envFor(kind, command, i) {
+  return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: `bench${i}`, CNI_NETNS: netns(i), CNI_IFNAME: IFNAME[kind], CNI_PATH: `${BIN}:${REF}` };
+}
+
+/** One invocation, timed from spawn to exit, in ms. */
+function timed(kind, command, i) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(EXE[kind], [], { input: JSON.stringify(CONF[kind]), env: envFor(kind, command, i), encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${kind} ${command} pod ${i}: ${r.stdout} ${r.stderr}`);
+  return ms;
+}
+
+function runAsync(kind, command, i) {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(EXE[kind], [], { env: envFor(kind, command, i), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => (code === 0 ? resolveRun() : reject(new Error(`${kind} ${command} pod ${i}: ${out}`))));
+    child.stdin.end(JSON.stringify(CONF[kind]));
+  });
+}
+
+async function pool(items, width, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const median = (xs) => pct(xs, 50);
+
+const rows = [];
+const row = (name, unit, cnm, ref, better = 'lower') => rows.push({ name, unit, cnm, ref, ratio: cnm / ref, better });
+
+function sequential() {
+  const t = { cnm: { ADD: [], DEL: [] }, ref: { ADD: [], DEL: [] } };
+  // Warm the page cache and create both networks before anything is timed.
+  for (const kind of ['cnm', 'ref']) {
+    timed(kind, 'ADD', 9999);
+    timed(kind, 'DEL', 9999);
+  }
+  for (const command of ['ADD', 'DEL']) {
+    for (let i = 0; i < PODS; i++) {
+      progress(`sequential ${command} ${i + 1}/${PODS}`);
+      const order = i % 2 ? ['ref', 'cnm'] : ['cnm', 'ref'];
+      for (const kind of order) t[kind][command].push(timed(kind, command, i));
+    }
+  }
+  for (const command of ['ADD', 'DEL']) {
+    row(`${command} p50 (${PODS} pods one after another)`, 'ms', median(t.cnm[command]), median(t.ref[command]));
+    row(`${command} p95`, 'ms', pct(t.cnm[command], 95), pct(t.ref[command], 95));
+  }
+}
+
+async function churn() {
+  const ids = Array.from({ length: CHURN }, (_, i) => 1000 + i);
+  for (const i of ids) netns(i);
+  const wall = { cnm: [], ref: [] };
+  for (const kind of ['ref', 'cnm', 'cnm', 'ref']) {
+    progress(`churn: ${CHURN} pods, ${PARALLEL} at a time, ${kind}`);
+    const t0 = process.hrtime.bigint();
+    await pool(ids, PARALLEL, (i) => runAsync(kind, 'ADD', i));
+    await pool(ids, PARALLEL, (i) => runAsync(kind, 'DEL', i));
+    wall[kind].push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  row(`churn: ${CHURN} pods added + deleted, ${PARALLEL} at a time`, 's', mean(wall.cnm), mean(wall.ref));
+  row('churn throughput', 'pods/s', CHURN / mean(wall.cnm), CHURN / mean(wall.ref), 'higher');
+}
+
+/** Pre-fills a /16 with `used` reservations in the layout both host-locals share, then times allocations. */
+function ipam() {
+  const result = {};
+  for (const used of [10, 1000, 60000]) {
+    const times = { cnm: [], ref: [] };
+    for (const kind of ['cnm', 'ref']) {
+      const name = `cnmt${pid}ipam${kind}${used}`;
+      const dir = `${dataDir}/ipam-bench-${kind}/${name}`;
+      mkdirSync(dir, { recursive: true });
+      progress(`IPAM: filling ${used} reservations for ${kind}`);
+      let last = '';
+      for (let n = 0; n < used; n++) {
+        const v = 2 + n; // .0 network, .1 gateway
+        last = `10.252.${v >> 8}.${v & 255}`;
+        writeFileSync(`${dir}/${last}`, `fill${n}\r\neth0`);
+      }
+      writeFileSync(`${dir}/last_reserved_ip.0`, kind === 'cnm' ? JSON.stringify(last) : last);
+      const conf = { cniVersion: '1.0.0', name, type: 'x', dataDir, ipam: { type: kind === 'cnm' ? 'cnm-host-local' : 'host-local', ranges: [[{ subnet: '10.252.0.0/16' }]], dataDir: `${dataDir}/ipam-bench-${kind}` } };
+      const exe = kind === 'cnm' ? `${BIN}/cnm-host-local` : `${REF}/host-local`;
+      for (let k = 0; k < 10; k++) {
+        progress(`IPAM: ${kind} allocation ${k + 1}/10 with ${used} used`);
+        const env = { PATH: '/usr/sbin:/usr/bin', CNI_COMMAND: 'ADD', CNI_CONTAINERID: `ipam${k}`, CNI_NETNS: '/nonexistent', CNI_IFNAME: 'eth0', CNI_PATH: `${BIN}:${REF}` };
+        const t0 = process.hrtime.bigint();
+        const r = spawnSync(exe, [], { input: JSON.stringify(conf), env, encoding: 'utf8' });
+        times[kind].push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (r.status !== 0) throw new Error(`${kind} IPAM ADD: ${r.stdout}`);
+        spawnSync(exe, [], { input: JSON.stringify(conf), env: { ...env, CNI_COMMAND: 'DEL' }, encoding: 'utf8' });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+    row(`IPAM allocation, ${used.toLocaleString('en')} of a /16 used (median of 10)`, 'ms', median(times.cnm), median(times.ref));
+    result[used] = median(times.cnm);
+  }
+  return result;
+}
+
+function peakRss() {
+  const rss = {};
+  for (const kind of ['cnm', 'ref']) {
+    const measure = (command) => {
+      const r = spawnSync('/usr/bin/time', ['-f', '%M', EXE[kind]], { input: JSON.stringify(CONF[kind]), env: envFor(kind, command, 5000), encoding: 'utf8' });
+      return Number(r.stderr.trim().split('\n').pop()) / 1024;
+    };
+    rss[kind] = Math.max(measure('ADD'), measure('DEL'));
+  }
+  row('peak RSS of one invocation (ADD or DEL)', 'MiB', rss.cnm, rss.ref);
+}
+
+function diskSize() {
+  const du = (args) => Number(spawnSync('du', ['-scb', ...args], { encoding: 'utf8' }).stdout.trim().split('\n').pop().split('\t')[0]) / 1e6;
+  row('all executables on disk (hard links once)', 'MB', du([BIN]), du([REF]));
+}
+
+function cleanup() {
+  for (const kind of ['cnm', 'ref']) {
+    for (const i of [...Array(PODS).keys(), 9999, 5000, ...Array.from({ length: CHURN }, (_, k) => 1000 + k)]) {
+      spawnSync(EXE[kind], [], { input: JSON.stringify(CONF[kind]), env: envFor(kind, 'DEL', i) });
+    }
+  }
+  spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', CONF.cnm.name]);
+  spawnSync('ip', ['link', 'del', CONF.ref.bridge]);
+  for (const name of namespaces) spawnSync('ip', ['netns', 'delete', name]);
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+function fmt(v) {
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function table() {
+  const lines = ['| | cnm-cni | reference | cnm / reference |', '|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.name} | ${fmt(r.cnm)} ${r.unit} | ${fmt(r.ref)} ${r.unit} | ${r.ratio.toFixed(2)}x |`);
+  return lines.join('\n');
+}
+
+const started = new Date();
+try {
+  sequential();
+  await churn();
+  ipam();
+  peakRss();
+  diskSize();
+} finally {
+  progress('cleaning up\n');
+  cleanup();
+}
+const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
+const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows };
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+const file = join(root, 'bench/results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+process.stdout.write(`\n${started.toISOString().slice(0, 10)}, ${machine}\n\n${table()}\n\nwritten to ${file}\n`);
