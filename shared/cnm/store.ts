@@ -1,4 +1,4 @@
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 
@@ -49,6 +49,28 @@ export function writeJsonAtomic(path: string, value: unknown): void {
     renameSync(tmp, path);
   } catch (err) {
     if (tmp) rmSync(tmp, { force: true });
+    throw storeError(path, err);
+  }
+}
+
+/**
+ * Overwrites a small file in place: cheaper than staging (no new inode), for files whose readers survive a
+ * torn write (a hint, or a record whose unreadable form means "look harder").
+ */
+export function overwrite(path: string, content: string): void {
+  try {
+    writeFileSync(path, content, { mode: 0o600 });
+  } catch (err) {
+    throw storeError(path, err);
+  }
+}
+
+/** The text of a file, or undefined when it does not exist. */
+export function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw storeError(path, err);
   }
 }

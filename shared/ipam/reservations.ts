@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Attachment } from '../cni/config.ts';
-import { createExclusive, ensureDir, listDir, readJson, removeFile, sweepTemps, writeJsonAtomic } from '../cnm/store.ts';
+import { createExclusive, ensureDir, listDir, overwrite, readText, removeFile, sweepTemps } from '../cnm/store.ts';
 import { canonicalIp, formatIp, parseIp, type Ip } from './ip.ts';
 import { capacity, describeSet, type RangeSet } from './config.ts';
 
@@ -12,11 +12,24 @@ function ownerText(att: Attachment): string {
 
 /**
  * The attachment's own index of what it reserved. It says "pending" while an allocation is under way, so
- * a release after a kill knows to look through every reservation instead of trusting the list.
+ * a release after a kill knows to look through every reservation instead of trusting the list. It is
+ * written in place: a torn write reads as pending, which is always safe.
  */
 interface AttachmentIndex {
   state: 'pending' | 'done';
   ips: string[];
+}
+
+function readIndex(path: string): AttachmentIndex | undefined {
+  const text = readText(path);
+  if (text === undefined) return undefined;
+  try {
+    const index = JSON.parse(text) as AttachmentIndex;
+    if (index.state === 'done' && Array.isArray(index.ips)) return index;
+  } catch {
+    // torn by a kill mid-write
+  }
+  return { state: 'pending', ips: [] };
 }
 
 export interface Allocation {
@@ -51,12 +64,12 @@ export class Reservations {
 
   /** Addresses held by an attachment, from its index. */
   held(att: Attachment): string[] {
-    return readJson<AttachmentIndex>(this.indexPath(att))?.ips ?? [];
+    return readIndex(this.indexPath(att))?.ips ?? [];
   }
 
   /** One address from each range set; a requested address is taken from the set it falls in. */
   allocate(att: Attachment, sets: RangeSet[], requested: string[]): Allocation[] {
-    if (readJson<AttachmentIndex>(this.indexPath(att))) {
+    if (readIndex(this.indexPath(att))) {
       throw new CniError(ErrorCode.InvalidConfig, `container ${att.containerID} ifname ${att.ifname} already holds addresses in ${this.dir}`, 'DEL the attachment before adding it again');
     }
     const wanted = requested.map((text) => {
@@ -66,8 +79,8 @@ export class Reservations {
       if (!set) throw new CniError(ErrorCode.InvalidConfig, `requested IP ${text} is in none of the ranges (${sets.map(describeSet).join('; ')})`);
       return { ip, set };
     });
-    ensureDir(this.dir);
-    writeJsonAtomic(this.indexPath(att), { state: 'pending', ips: [] } satisfies AttachmentIndex);
+    ensureDir(`${this.dir}/attachments`);
+    overwrite(this.indexPath(att), JSON.stringify({ state: 'pending', ips: [] } satisfies AttachmentIndex));
     const got: Allocation[] = [];
     try {
       for (const set of sets) {
@@ -80,7 +93,7 @@ export class Reservations {
       removeFile(this.indexPath(att));
       throw err;
     }
-    writeJsonAtomic(this.indexPath(att), { state: 'done', ips: got.map((a) => a.ip) } satisfies AttachmentIndex);
+    overwrite(this.indexPath(att), JSON.stringify({ state: 'done', ips: got.map((a) => a.ip) } satisfies AttachmentIndex));
     return got;
   }
 
@@ -116,7 +129,8 @@ export class Reservations {
       if (v !== range.gateway) {
         const text = formatIp(set.family, v);
         if (createExclusive(`${this.dir}/${text}`, owner)) {
-          writeJsonAtomic(this.lastReservedPath(set), text);
+          // A hint only: a torn write makes the next allocation start from the range's beginning.
+          overwrite(this.lastReservedPath(set), text);
           return allocation(set, range, text);
         }
       }
@@ -129,7 +143,7 @@ export class Reservations {
   release(att: Attachment): void {
     sweepTemps(this.dir);
     sweepTemps(`${this.dir}/attachments`);
-    const index = readJson<AttachmentIndex>(this.indexPath(att));
+    const index = readIndex(this.indexPath(att));
     if (!index) return;
     const ips = index.state === 'done' ? index.ips : this.scanOwned(att);
     for (const ip of ips) this.releaseIp(ip, att);
@@ -183,9 +197,10 @@ function inRange(r: { subnet: { family: number }; start: bigint; end: bigint }, 
   return r.subnet.family === ip.family && ip.value >= r.start && ip.value <= r.end;
 }
 
+/** The last reservation of a set, as the reference host-local writes it (the bare address). */
 function readLast(path: string): Ip | undefined {
-  const text = readJson<string>(path);
-  return typeof text === 'string' ? parseIp(text) : undefined;
+  const text = readText(path)?.trim();
+  return text ? parseIp(text) : undefined;
 }
 
 function allocation(set: RangeSet, range: RangeSet['ranges'][number], ip: string): Allocation {
