@@ -54,7 +54,15 @@ function netns(i) {
 }
 
 function envFor(kind, command, i) {
-  return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: `bench${i}`, CNI_NETNS: netns(i), CNI_IFNAME: IFNAME[kind], CNI_PATH: `${BIN}:${REF}` };
+  return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: `bench${i}`, CNI_NETNS: netns(i), CNI_IFNAME: IFNAME[kind], CNI_PATH: `${BIN}:${REF}`, CNM_TIMING: '1' };
+}
+
+/** Per-phase ms of cnm's sequential invocations, from its CNM_TIMING lines: command -> phase -> samples. */
+const phases = { ADD: {}, DEL: {} };
+function collectPhases(command, stderr) {
+  const line = stderr.split('\n').find((l) => l.startsWith('cnm-timing '));
+  if (!line) return;
+  for (const [, k, v] of line.matchAll(/(\S+)=([\d.]+)/g)) (phases[command][k] ??= []).push(Number(v));
 }
 
 /** One invocation, timed from spawn to exit, in ms. */
@@ -63,6 +71,7 @@ function timed(kind, command, i) {
   const r = spawnSync(EXE[kind], [], { input: JSON.stringify(CONF[kind]), env: envFor(kind, command, i), encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${kind} ${command} pod ${i}: ${r.stdout} ${r.stderr}`);
+  if (kind === 'cnm') collectPhases(command, r.stderr);
   return ms;
 }
 
@@ -216,8 +225,12 @@ try {
   cleanup();
 }
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
-const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows };
+const breakdown = Object.fromEntries(Object.entries(phases).map(([command, byPhase]) => [command, Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, median(v)]))]));
+const breakdownText = Object.entries(breakdown)
+  .map(([command, byPhase]) => `cnm ${command} p50 per phase (ms): ${Object.entries(byPhase).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`)
+  .join('\n');
+const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows, breakdown };
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, 'bench/results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-process.stdout.write(`\n${started.toISOString().slice(0, 10)}, ${machine}\n\n${table()}\n\nwritten to ${file}\n`);
+process.stdout.write(`\n${started.toISOString().slice(0, 10)}, ${machine}\n\n${table()}\n\n${breakdownText}\n\nwritten to ${file}\n`);

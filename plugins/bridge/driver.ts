@@ -217,6 +217,11 @@ export const bridgeDriver: Driver = {
     }
     if (!net) return;
     const el = endpointElements(net.name, optionsOf(net), ep.ips.map((i) => i.address), [], s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
+    if (ep.ips.length === 0 && s.portMappings?.length) {
+      // An ADD killed before it recorded its addresses: its hostPorts are still ours (no other endpoint may
+      // map a port a record holds), so they go by key.
+      for (const key of hostPortKeys(s.portMappings)) nftTry(`delete element inet ${el.table} ${key.map} { ${key.key} }\n`);
+    }
     const script = removeElementsScript(el);
     if (script && nftTry(script).status !== 0) removeElementsOneByOne(el);
     lap('nft');
@@ -253,6 +258,15 @@ export const bridgeDriver: Driver = {
 
   status() {},
 };
+
+/** Every map key a set of port mappings can occupy, whatever address it pointed at. */
+function hostPortKeys(ports: PortMapping[]): Array<{ map: string; key: string }> {
+  return ports.flatMap((p) =>
+    ([4, 6] as const)
+      .filter((family) => !p.hostIP || familyOf(p.hostIP) === family)
+      .map((family) => ({ map: `hostports${family}${p.hostIP ? 'ip' : ''}`, key: p.hostIP ? `${p.hostIP} . ${p.protocol} . ${p.hostPort}` : `${p.protocol} . ${p.hostPort}` })),
+  );
+}
 
 /** Fallback when the one-transaction removal failed: remove what is still there, element by element. */
 function removeElementsOneByOne(el: ReturnType<typeof endpointElements>): void {

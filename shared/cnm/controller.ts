@@ -122,12 +122,6 @@ export class NetworkController {
     try {
       addressed = this.ipam?.requestAddress(this.attachment);
       lap('ipam');
-      if (addressed) {
-        // Recorded before the kernel is touched, so a DEL after a kill can undo what depends on them.
-        ep.ips = addressed.ips ?? [];
-        writeJsonAtomic(file, ep);
-        lap('store');
-      }
       const joined = this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] });
       const index = joined.addressedInterface;
       ep.interfaces = joined.interfaces;
