@@ -22,7 +22,7 @@ if (!['bun', 'sea'].includes(values.format)) throw new Error(`--format must be b
 const outDir = resolve(root, values.out ?? (values.format === 'bun' ? 'dist/bin' : 'dist/sea'));
 
 /** The names the dispatcher answers to; kept in step with plugins/dispatch.ts by the check below. */
-export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-null'];
+export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null'];
 
 async function bundle() {
   const file = join(root, 'dist/bundle/cnm.cjs');

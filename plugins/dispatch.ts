@@ -9,6 +9,8 @@ export const EXECUTABLES: Record<string, () => unknown> = {
   'cnm-bridge': () => require('./bridge/main.ts'),
   'cnm-host': () => require('./host/main.ts'),
   'cnm-host-local': () => require('./host-local/main.ts'),
+  'cnm-ipvlan': () => require('./ipvlan/main.ts'),
+  'cnm-macvlan': () => require('./macvlan/main.ts'),
   'cnm-null': () => require('./null/main.ts'),
 };
 

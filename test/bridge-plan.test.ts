@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseBridgeOptions, parsePortMappings } from '../plugins/bridge/options.ts';
-import { addElementsScript, endpointElements, hostBatch, hostVethName, isolationRuleset, networkRuleset, podBatch, removeElementsScript } from '../plugins/bridge/plan.ts';
+import { addElementsScript, endpointElements, hostBatch, hostVethName, isolationRuleset, networkRuleset, removeElementsScript } from '../plugins/bridge/plan.ts';
+import { podBatch } from '../shared/cnm/pod-plan.ts';
 import { CniError } from '../shared/cni/errors.ts';
 import type { NetConf } from '../shared/cni/config.ts';
 

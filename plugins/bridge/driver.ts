@@ -23,14 +23,12 @@ import {
   isolationRuleset,
   isolationTable,
   networkRuleset,
-  podBatch,
-  podRoutes,
-  randomMac,
   removeElementsScript,
   subnetOf,
   vlanBatch,
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
+import { podBatch, podRoutes, randomMac } from '../../shared/cnm/pod-plan.ts';
 
 interface BridgeEndpointState {
   hostVeth: string;

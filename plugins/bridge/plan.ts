@@ -1,7 +1,6 @@
 // What the kernel should look like, as data: iproute2 batch lines and nft scripts. Pure, so unit-tested
 // without root; driver.ts applies them.
 import { createHash } from 'node:crypto';
-import type { IpConfig, Route } from '../../shared/cni/result.ts';
 import { nftString } from '../../shared/kernel/nft.ts';
 import { familyOf, formatCidr, parseCidr } from '../../shared/ipam/ip.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
@@ -23,13 +22,6 @@ export function isolationTable(dataDir: string): string {
 /** Host-side veth name, derived from the attachment so a DEL after a kill finds it. */
 export function hostVethName(network: string, containerId: string, ifname: string): string {
   return `cnmv${createHash('sha256').update(`${network}/${containerId}/${ifname}`).digest('hex').slice(0, 10)}`;
-}
-
-/** A locally administered unicast MAC. */
-export function randomMac(bytes: Uint8Array): string {
-  const b = [...bytes.slice(0, 6)];
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 /**
@@ -208,36 +200,4 @@ export function hostBatch(h: HostSide): string[] {
 /** `bridge -batch` lines putting the port in its VLAN (vlan networks only). */
 export function vlanBatch(hostVeth: string, vlan: number): string[] {
   return [`vlan del dev ${hostVeth} vid 1`, `vlan add dev ${hostVeth} vid ${vlan} pvid untagged`];
-}
-
-export interface PodSide {
-  ifname: string;
-  ips: IpConfig[];
-  routes: Route[];
-  enabledad: boolean;
-  /** Gateway per family, for the default route and for routes without a gw. */
-  gateways: { 4?: string; 6?: string };
-  defaultRoute: boolean;
-}
-
-/** The routes a pod gets: a default route per gateway family (isDefaultGateway), then IPAM's. */
-export function podRoutes(p: PodSide): Route[] {
-  const routes: Route[] = [];
-  if (p.defaultRoute) {
-    if (p.gateways[4]) routes.push({ dst: '0.0.0.0/0', gw: p.gateways[4] });
-    if (p.gateways[6]) routes.push({ dst: '::/0', gw: p.gateways[6] });
-  }
-  for (const r of p.routes) if (!routes.some((x) => x.dst === r.dst)) routes.push(r);
-  return routes;
-}
-
-/** One `ip -batch` inside the pod: addresses, link up, routes. */
-export function podBatch(p: PodSide): string[] {
-  const lines = p.ips.map((ip) => `addr add ${ip.address} dev ${p.ifname}${familyOf(ip.address) === 6 && !p.enabledad ? ' nodad' : ''}`);
-  lines.push(`link set dev ${p.ifname} up`);
-  for (const r of podRoutes(p)) {
-    const gw = r.gw ?? p.gateways[familyOf(r.dst)];
-    lines.push(`route add ${r.dst}${gw ? ` via ${gw}` : ''} dev ${p.ifname}`);
-  }
-  return lines;
 }

@@ -3,9 +3,10 @@ import type { Driver } from '../../shared/cnm/driver.ts';
 import { bridgeDriver } from '../bridge/driver.ts';
 import { hostDriver } from '../host/driver.ts';
 import { nullDriver } from '../null/driver.ts';
+import { uplinkDriver } from '../../shared/uplink/driver.ts';
 
 /** The drivers the operator CLI can tear networks down with. */
-const DRIVERS: Record<string, Driver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver };
+const DRIVERS: Record<string, Driver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver, macvlan: uplinkDriver('macvlan'), ipvlan: uplinkDriver('ipvlan') };
 
 export function driverFor(name: string): Driver {
   const d = DRIVERS[name];
