@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(iproute2 nftables iptables util-linux procps time containernetworking-plugins)
+# qemu-system-x86 and busybox-static: the VM suite boots Debian's own kernel (ipvlan, 802.1q) under emulation.
+PACKAGES=(iproute2 nftables iptables util-linux procps time containernetworking-plugins qemu-system-x86 busybox-static)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+# The package lists are needed anyway: the VM suite downloads the kernel package linux-image-amd64 points at.
+apt-get update -qq
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 npm ci --no-audit --no-fund

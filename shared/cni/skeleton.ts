@@ -59,12 +59,12 @@ export function runPlugin(name: string, handlers: PluginHandlers, io: PluginIo =
   try {
     const env = parseEnv(io.env);
     command = env.command;
-    const text = io.stdin();
     if (env.command === 'VERSION') {
+      // The answer does not depend on stdin, so it is not read: VERSION by hand on a terminal does not hang.
       io.stdout(JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }));
       return 0;
     }
-    const raw = decodeJson(text);
+    const raw = decodeJson(io.stdin());
     const asked = peekVersion(raw);
     if (isSupportedVersion(asked)) replyVersion = asked;
     const conf = parseNetConf(raw);
