@@ -21,8 +21,8 @@ const { values } = parseArgs({
 if (!['bun', 'sea'].includes(values.format)) throw new Error(`--format must be bun or sea, not ${values.format}`);
 const outDir = resolve(root, values.out ?? (values.format === 'bun' ? 'dist/bin' : 'dist/sea'));
 
-/** The names the dispatcher answers to; kept in step with plugins/dispatch.ts by the check below. */
-export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null'];
+/** The names the dispatcher answers to (plugins/names.ts, plus cnm); each must bring its plugin into the bundle. */
+export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null', 'loopback'];
 
 async function bundle() {
   const file = join(root, 'dist/bundle/cnm.cjs');
@@ -40,8 +40,9 @@ async function bundle() {
     logLevel: 'warning',
     metafile: true,
   });
+  const pluginDir = (name) => (name === 'cnm' ? 'cnm' : name === 'loopback' ? 'null' : name.slice(4));
   for (const name of NAMES) {
-    if (!JSON.stringify(result.metafile).includes(name === 'cnm' ? 'plugins/cnm/main.ts' : `plugins/${name.slice(4)}/main.ts`)) {
+    if (!JSON.stringify(result.metafile).includes(`plugins/${pluginDir(name)}/main.ts`)) {
       throw new Error(`${name} is in NAMES but its plugin is not in the bundle`);
     }
   }

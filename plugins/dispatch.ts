@@ -3,8 +3,8 @@
 // just its own code.
 import { writeSync } from 'node:fs';
 
-/** Executable names, as installed in CNI_PATH, and the module each runs. */
-export const EXECUTABLES: Record<string, () => unknown> = {
+/** Executable names, as installed in CNI_PATH, and the module each runs (plugins/names.ts lists them). */
+const EXECUTABLES: Record<string, () => unknown> = {
   cnm: () => require('./cnm/main.ts'),
   'cnm-bridge': () => require('./bridge/main.ts'),
   'cnm-host': () => require('./host/main.ts'),
@@ -12,6 +12,7 @@ export const EXECUTABLES: Record<string, () => unknown> = {
   'cnm-ipvlan': () => require('./ipvlan/main.ts'),
   'cnm-macvlan': () => require('./macvlan/main.ts'),
   'cnm-null': () => require('./null/main.ts'),
+  loopback: () => require('./null/main.ts'),
 };
 
 const invoked = (process.argv0 || process.execPath).split('/').pop()!;

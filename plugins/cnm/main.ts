@@ -1,122 +1,80 @@
+import { createHash } from 'node:crypto';
 import { existsSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CniError } from '../../shared/cni/errors.ts';
-import { Log } from '../../shared/cni/log.ts';
-import { listEndpoints, listNetworks, readNetwork } from '../../shared/cnm/inventory.ts';
-import { removeNetwork } from '../../shared/cnm/removal.ts';
-import { driverFor } from './drivers.ts';
-import type { EndpointRecord, NetworkRecord } from '../../shared/cnm/records.ts';
+import type { Json } from '../../shared/cni/fields.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
-import { table } from './table.ts';
+import { install } from './install.ts';
+import { LibCni, loadNetwork, type RuntimeConf } from './libcni.ts';
+import { endpointLs, networkInspect, networkLs, networkPrune, networkRm, out, UsageError } from './views.ts';
 
-const USAGE = `usage: cnm [--data-dir DIR] [--json] COMMAND
+const USAGE = `usage: cnm [options] COMMAND
 
+The store (what the plugins made):
   network ls              networks: name, driver, subnets, endpoint count
   network inspect NAME    one network: driver, options, subnets, gateways, endpoints
-  network rm NAME...      remove networks that have no endpoints (bridge, nft tables, reservations, record)
+  network rm NAME...      remove networks that have no endpoints (links, nft tables, reservations, record)
   network prune           remove every network that has no endpoints
   endpoint ls [NETWORK]   endpoints: network, container, ifname, addresses, MAC, netns
 
-  --data-dir DIR   the store to read (default ${DEFAULT_DATA_DIR})
-  --json           machine-readable output
+A network from a conf dir, as a runtime runs it (cnitool's verbs):
+  add NETWORK NETNS       ADD through the network's plugin chain; prints the result
+  check NETWORK NETNS     CHECK against the cached result
+  del NETWORK NETNS       DEL with the cached result
+  gc NETWORK              GC: keeps the attachments in the result cache
+  status NETWORK          STATUS of every plugin
+  (env as cnitool: NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, CAP_ARGS)
+
+The node:
+  install [--bin-dir DIR] [--conf-dir DIR] [--link] [--network NAME --driver bridge|macvlan|ipvlan --subnet CIDR
+          [--bridge NAME] [--master IF]] [--force]
+                          executables into the bin dir (default /opt/cni/bin) and a conflist into the conf dir
+                          (default /etc/cni/net.d); an existing conflist is replaced only with --force;
+                          --data-dir puts a store other than the default into the conflist, --cni-version sets
+                          its cniVersion (default 1.0.0, what containerd 1.6 and podman 4 speak)
+
+Options: --data-dir DIR (the store, default ${DEFAULT_DATA_DIR}), --json, --conf-dir, --bin-dir, --cache-dir
+(libcni's, default /var/lib/cni), --ifname
 `;
 
-class UsageError extends Error {}
-
-const out = (text: string) => writeSync(1, text);
-
-function addresses(ep: EndpointRecord): string {
-  return ep.ips.map((ip) => ip.address).join(',') || '-';
+/** cnitool names a netns's attachment after the netns path. */
+function containerIdFor(netns: string): string {
+  return `cnitool-${createHash('sha512').update(netns).digest('hex').slice(0, 20)}`;
 }
 
-function networkView(net: NetworkRecord, endpoints: EndpointRecord[]) {
-  return {
-    name: net.name,
-    driver: net.driver,
-    options: net.options,
-    ipam: net.ipamType ?? null,
-    subnets: net.subnets,
-    created: net.created,
-    endpoints: endpoints.map((ep) => ({
-      containerId: ep.containerId,
-      ifname: ep.ifname,
-      state: ep.state,
-      addresses: ep.ips.map((ip) => ip.address),
-      mac: ep.mac ?? null,
-      netns: ep.netns,
-    })),
-  };
-}
-
-function networkLs(dataDir: string, json: boolean): void {
-  const nets = listNetworks(dataDir).map((n) => ({ net: n, endpoints: listEndpoints(dataDir, n.name).length }));
-  if (json) {
-    out(JSON.stringify(nets.map(({ net, endpoints }) => ({ name: net.name, driver: net.driver, subnets: net.subnets.map((s) => s.subnet), endpoints })), null, 2) + '\n');
-    return;
-  }
-  out(table(['NAME', 'DRIVER', 'SUBNETS', 'ENDPOINTS'], nets.map(({ net, endpoints }) => [net.name, net.driver, net.subnets.map((s) => s.subnet).join(',') || '-', String(endpoints)])));
-}
-
-function networkInspect(dataDir: string, name: string | undefined, json: boolean): void {
-  if (!name) throw new UsageError('network inspect needs a network name');
-  const net = readNetwork(dataDir, name);
-  if (!net) throw new UsageError(`no network named ${JSON.stringify(name)} in ${dataDir} ("cnm network ls" lists them)`);
-  const view = networkView(net, listEndpoints(dataDir, name));
-  if (json) {
-    out(JSON.stringify(view, null, 2) + '\n');
-    return;
-  }
-  const lines = [
-    `Name:      ${view.name}`,
-    `Driver:    ${view.driver}`,
-    `IPAM:      ${view.ipam ?? '-'}`,
-    `Created:   ${view.created}`,
-    `Options:   ${Object.keys(view.options).length ? JSON.stringify(view.options) : '-'}`,
-    `Subnets:   ${view.subnets.map((s) => `${s.subnet}${s.gateway ? ` gateway ${s.gateway}` : ''}`).join(', ') || '-'}`,
-    `Endpoints: ${view.endpoints.length}`,
-  ];
-  out(lines.join('\n') + '\n');
-  if (view.endpoints.length) {
-    out('\n' + table(['CONTAINER', 'IFNAME', 'STATE', 'ADDRESSES', 'MAC', 'NETNS'], view.endpoints.map((e) => [e.containerId, e.ifname, e.state, e.addresses.join(',') || '-', e.mac ?? '-', e.netns || '-'])));
-  }
-}
-
-function endpointLs(dataDir: string, network: string | undefined, json: boolean): void {
-  if (network && !readNetwork(dataDir, network)) throw new UsageError(`no network named ${JSON.stringify(network)} in ${dataDir}`);
-  const eps = listEndpoints(dataDir, network);
-  if (json) {
-    out(JSON.stringify(eps.map((ep) => ({ network: ep.network, containerId: ep.containerId, ifname: ep.ifname, state: ep.state, addresses: ep.ips.map((ip) => ip.address), mac: ep.mac ?? null, netns: ep.netns })), null, 2) + '\n');
-    return;
-  }
-  out(table(['NETWORK', 'CONTAINER', 'IFNAME', 'STATE', 'ADDRESSES', 'MAC', 'NETNS'], eps.map((ep) => [ep.network, ep.containerId, ep.ifname, ep.state, addresses(ep), ep.mac ?? '-', ep.netns || '-'])));
-}
-
-function networkRm(dataDir: string, names: string[]): number {
-  if (names.length === 0) throw new UsageError('network rm needs at least one network name');
-  let failed = 0;
-  for (const name of names) {
+function runtimeConf(netns: string, ifname: string): RuntimeConf {
+  let capabilityArgs: Json = {};
+  if (process.env.CAP_ARGS) {
     try {
-      removeNetwork(dataDir, name, driverFor, new Log('cnm'));
-      out(`${name}\n`);
+      capabilityArgs = JSON.parse(process.env.CAP_ARGS) as Json;
     } catch (err) {
-      failed++;
-      writeSync(2, `cnm: ${err instanceof CniError ? `${err.msg}${err.details ? ` (${err.details})` : ''}` : (err as Error).message}\n`);
+      throw new UsageError(`CAP_ARGS is not JSON: ${(err as Error).message}`);
     }
   }
-  return failed ? 1 : 0;
-}
-
-function networkPrune(dataDir: string): number {
-  const unused = listNetworks(dataDir).filter((n) => listEndpoints(dataDir, n.name).length === 0);
-  if (unused.length === 0) return 0;
-  return networkRm(dataDir, unused.map((n) => n.name));
+  return { containerId: containerIdFor(netns), netns, ifname, args: process.env.CNI_ARGS ?? '', capabilityArgs };
 }
 
 function main(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { 'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'data-dir': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+      'conf-dir': { type: 'string' },
+      'bin-dir': { type: 'string' },
+      'cache-dir': { type: 'string' },
+      ifname: { type: 'string' },
+      link: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      network: { type: 'string' },
+      driver: { type: 'string' },
+      subnet: { type: 'string' },
+      bridge: { type: 'string' },
+      master: { type: 'string' },
+      'cni-version': { type: 'string' },
+    },
   });
   if (values.help || positionals.length === 0) {
     out(USAGE);
@@ -125,7 +83,47 @@ function main(argv: string[]): number {
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
   const json = values.json ?? false;
   const [group, verb, arg] = positionals;
-  if (!existsSync(dataDir) && !(group === 'network' && verb === 'ls') && !(group === 'endpoint' && verb === 'ls' && !arg)) {
+  const confDir = values['conf-dir'] ?? process.env.NETCONFPATH ?? '/etc/cni/net.d';
+  const binDirs = values['bin-dir'] ? [values['bin-dir']] : (process.env.CNI_PATH ?? '/opt/cni/bin').split(':').filter(Boolean);
+  const libcni = () => new LibCni(binDirs, values['cache-dir'] ?? '/var/lib/cni');
+  const ifname = values.ifname ?? process.env.CNI_IFNAME ?? 'eth0';
+
+  switch (group) {
+    case 'add':
+    case 'check':
+    case 'del': {
+      if (!verb || !arg) throw new UsageError(`${group} needs NETWORK and NETNS`);
+      const list = loadNetwork(confDir, verb);
+      const rt = runtimeConf(arg, ifname);
+      if (group === 'add') out(JSON.stringify(libcni().add(list, rt), null, 2) + '\n');
+      else if (group === 'check') libcni().check(list, rt);
+      else libcni().del(list, rt);
+      return 0;
+    }
+    case 'gc':
+    case 'status':
+      if (!verb) throw new UsageError(`${group} needs NETWORK`);
+      if (group === 'gc') libcni().gc(loadNetwork(confDir, verb));
+      else libcni().status(loadNetwork(confDir, verb));
+      return 0;
+    case 'install': {
+      const network = values.network;
+      if (network && (!values.driver || (!values.subnet && ['bridge', 'macvlan', 'ipvlan'].includes(values.driver)))) {
+        throw new UsageError('--network needs --driver, and --subnet for bridge, macvlan and ipvlan');
+      }
+      const done = install({
+        binDir: values['bin-dir'] ?? '/opt/cni/bin',
+        confDir: values['conf-dir'] ?? '/etc/cni/net.d',
+        link: values.link ?? false,
+        force: values.force ?? false,
+        ...(network ? { network: { name: network, driver: values.driver!, subnet: values.subnet ?? '', ...(values.bridge ? { bridge: values.bridge } : {}), ...(values.master ? { master: values.master } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values['cni-version'] ? { cniVersion: values['cni-version'] } : {}) } } : {}),
+      });
+      out(done.map((d) => `${d}\n`).join(''));
+      return 0;
+    }
+  }
+
+  if (!existsSync(dataDir) && !(group === 'network' && (verb === 'ls' || verb === 'prune')) && !(group === 'endpoint' && verb === 'ls' && !arg)) {
     throw new UsageError(`the store ${dataDir} does not exist (no plugin has run with it yet, or --data-dir is wrong)`);
   }
   const key = `${group} ${verb ?? ''}`.trim();

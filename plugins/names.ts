@@ -1,0 +1,8 @@
+/** The plugin names the one executable answers to (all installed as links to it), besides `cnm` itself. */
+export const PLUGIN_NAMES = ['cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null'] as const;
+
+/**
+ * containerd 1.6's CRI runs a plugin called `loopback` for every pod; cnm-cni's is cnm-null under that name,
+ * installed only where the bin dir has none.
+ */
+export const LOOPBACK = 'loopback';
