@@ -40,7 +40,7 @@ async function bundle() {
     logLevel: 'warning',
     metafile: true,
   });
-  const pluginDir = (name) => (name === 'cnm' ? 'cnm' : name === 'loopback' ? 'null' : name.slice(4));
+  const pluginDir = (name) => (name === 'cnm' || name === 'loopback' ? name : name.slice(4));
   for (const name of NAMES) {
     if (!JSON.stringify(result.metafile).includes(`plugins/${pluginDir(name)}/main.ts`)) {
       throw new Error(`${name} is in NAMES but its plugin is not in the bundle`);

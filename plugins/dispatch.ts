@@ -12,7 +12,7 @@ const EXECUTABLES: Record<string, () => unknown> = {
   'cnm-ipvlan': () => require('./ipvlan/main.ts'),
   'cnm-macvlan': () => require('./macvlan/main.ts'),
   'cnm-null': () => require('./null/main.ts'),
-  loopback: () => require('./null/main.ts'),
+  loopback: () => require('./loopback/main.ts'),
 };
 
 const invoked = (process.argv0 || process.execPath).split('/').pop()!;

@@ -2,7 +2,7 @@
 export const PLUGIN_NAMES = ['cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null'] as const;
 
 /**
- * containerd 1.6's CRI runs a plugin called `loopback` for every pod; cnm-cni's is cnm-null under that name,
- * installed only where the bin dir has none.
+ * containerd 1.6's CRI runs a plugin called `loopback` for every pod; cnm-cni's (cnm-null's behaviour, with no
+ * store) is installed only where the bin dir has none.
  */
 export const LOOPBACK = 'loopback';

@@ -40,6 +40,11 @@ test('port mappings default to tcp and every address; a hostIP is canonical', ()
   ]);
 });
 
+test('port mappings are read whatever the case of their keys, as containerd sends them', () => {
+  const conf = { runtimeConfig: { portMappings: [{ HostPort: 8080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' }] } } as unknown as NetConf;
+  assert.equal(parsePortMappings(conf), [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+});
+
 test('the host veth name is stable for an attachment and fits an interface name', () => {
   const a = hostVethName('pods', 'c1', 'eth0');
   assert.is(a, hostVethName('pods', 'c1', 'eth0'));

@@ -43,8 +43,14 @@ export interface Server {
 
 const running = new Set<ResultPromise>();
 
+/** A namespace a runtime made (a path, no name under /var/run/netns). */
+export function pathNetns(path: string): TestNetns {
+  return { name: '', path };
+}
+
 function inNamespace(ns: TestNetns | undefined, args: string[]): [string, string[]] {
-  return ns ? ['ip', ['netns', 'exec', ns.name, process.execPath, ...args]] : [process.execPath, args];
+  if (!ns) return [process.execPath, args];
+  return ns.name ? ['ip', ['netns', 'exec', ns.name, process.execPath, ...args]] : ['nsenter', [`--net=${ns.path}`, '--', process.execPath, ...args]];
 }
 
 /** Starts a server in a namespace (or on the node when ns is undefined) and waits until it listens. */

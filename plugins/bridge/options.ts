@@ -61,16 +61,29 @@ export interface PortMapping {
   hostIP?: string;
 }
 
+/**
+ * The keys a runtime may spell in any case: containerd's go-cni sends {"HostPort", "ContainerPort", "Protocol",
+ * "HostIP"}, and the reference plugins read JSON case-insensitively as Go does.
+ */
+function caseless(o: Json, keys: string[]): Json {
+  const out: Json = {};
+  for (const [k, v] of Object.entries(o)) {
+    const known = keys.find((key) => key.toLowerCase() === k.toLowerCase());
+    out[known ?? k] = v;
+  }
+  return out;
+}
+
 export function parsePortMappings(conf: NetConf): PortMapping[] {
   const raw = conf.runtimeConfig.portMappings;
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw invalidConfig('runtimeConfig.portMappings must be an array');
   return raw.map((entry, i) => {
     const field = `runtimeConfig.portMappings[${i}].`;
-    const o = asObject(entry, `runtimeConfig.portMappings[${i}]`);
+    const o = caseless(asObject(entry, `runtimeConfig.portMappings[${i}]`), ['hostPort', 'containerPort', 'protocol', 'hostIP']);
     const hostPort = optInt(o, 'hostPort', 1, 65535, field);
     const containerPort = optInt(o, 'containerPort', 1, 65535, field);
-    if (hostPort === undefined || containerPort === undefined) throw invalidConfig(`${field.slice(0, -1)} needs hostPort and containerPort`);
+    if (hostPort === undefined || containerPort === undefined) throw invalidConfig(`${field.slice(0, -1)} needs hostPort and containerPort, not ${JSON.stringify(o)}`);
     const protocol = (optString(o, 'protocol', field) ?? 'tcp').toLowerCase();
     if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'sctp') throw invalidConfig(`${field}protocol ${JSON.stringify(protocol)} is not tcp, udp or sctp`);
     const hostIPText = optString(o, 'hostIP', field);
