@@ -108,6 +108,11 @@ test('DEL needs no CNI_NETNS; VERSION, GC and STATUS need only the command', () 
   for (const c of ['VERSION', 'GC', 'STATUS']) assert.is(parseEnv({ CNI_COMMAND: c }).command, c);
 });
 
+test('VERSION ignores the placeholders libcni sends with it', () => {
+  const e = parseEnv({ CNI_COMMAND: 'VERSION', CNI_CONTAINERID: 'dummy', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' });
+  assert.is(e.command, 'VERSION');
+});
+
 test('a 15-byte interface name is fine, 16 is not', () => {
   assert.is(parseEnv({ ...env, CNI_IFNAME: 'a'.repeat(15) }).ifname, 'a'.repeat(15));
   assert.is(code(() => parseEnv({ ...env, CNI_IFNAME: 'a'.repeat(16) })), 4);

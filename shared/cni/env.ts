@@ -53,6 +53,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     throw invalidEnv(`CNI_COMMAND ${JSON.stringify(command)} is not a CNI command`, `use one of ${COMMANDS.join(', ')}`);
   }
   const cmd = command as Command;
+  // libcni asks VERSION with placeholders (CNI_NETNS=dummy ...): VERSION reads nothing but the command.
+  if (cmd === 'VERSION') return { command: cmd, containerId: '', netns: '', ifname: '', args: [], path: [] };
   for (const key of REQUIRED[cmd]) {
     if ((env[key] ?? '') === '') throw invalidEnv(`${key} is required for ${cmd}`);
   }
