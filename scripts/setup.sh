@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# qemu-system-x86 and busybox-static: the VM suite boots Debian's own kernel (ipvlan, 802.1q) under emulation.
-PACKAGES=(iproute2 nftables iptables util-linux procps time containernetworking-plugins qemu-system-x86 busybox-static)
+# qemu-system-x86 and busybox-static: the VM suite boots Debian's own kernel (ipvlan, 802.1q) under emulation;
+# containerd, runc, podman: the runtime suites; gcc + libc6-dev: the static pause binary of the sandbox image.
+PACKAGES=(iproute2 nftables iptables util-linux procps time containernetworking-plugins qemu-system-x86 busybox-static
+  containerd runc podman gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 # The package lists are needed anyway: the VM suite downloads the kernel package linux-image-amd64 points at.
