@@ -104,6 +104,19 @@ for (const v of VERSIONS) {
   });
 }
 
+test(`[${FORMAT}] loopback (containerd's per-pod plugin) brings lo up and keeps no record anywhere`, async () => {
+  const conf = { cniVersion: '0.3.1', name: 'cni-loopback', type: 'loopback' };
+  const storeBefore = filesUnder('/var/lib/cni/cnm').length;
+  const add = await invoke(bin('loopback'), env('ADD', cid(), ns.path, 'lo'), conf);
+  assert.is(add.exitCode, 0, add.stdout);
+  assert.equal((add.json!.interfaces as Array<{ name: string }>).map((i) => i.name), ['lo']);
+  const lo = await execa('ip', ['-n', ns.name, '-j', 'link', 'show', 'lo']);
+  assert.ok(JSON.parse(lo.stdout)[0].flags.includes('UP'));
+  assert.is((await invoke(bin('loopback'), env('CHECK', cid(), ns.path, 'lo'), { ...conf, cniVersion: '1.0.0' })).exitCode, 0);
+  assert.is((await invoke(bin('loopback'), env('DEL', cid(), ns.path, 'lo'), conf)).exitCode, 0);
+  assert.is(filesUnder('/var/lib/cni/cnm').length, storeBefore, 'the operator store is untouched');
+});
+
 test(`[${FORMAT}] cnm-host refuses a pod with its own namespace (error 7) and leaves nothing`, async () => {
   const r = await invoke(bin('cnm-host'), env('ADD', cid()), conf('cnm-host'));
   assert.is(errorCode(r), 7);
