@@ -1,6 +1,6 @@
 import { CniError, ErrorCode, invalidConfig } from '../../shared/cni/errors.ts';
 import type { Interface, IpConfig } from '../../shared/cni/result.ts';
-import type { Driver, JoinInfo } from '../../shared/cnm/driver.ts';
+import { NOTHING_TO_MANAGE, type Driver, type JoinInfo } from '../../shared/cnm/driver.ts';
 import type { Sandbox } from '../../shared/cnm/sandbox.ts';
 import { addrs } from '../../shared/kernel/iproute.ts';
 import { isNodeNetns } from '../../shared/kernel/netns.ts';
@@ -17,11 +17,7 @@ function requireNodeNetns(sandbox: Sandbox): void {
 /** CNM's host driver: the pod uses the node's own network stack; the result shows the node's interfaces. */
 export const hostDriver: Driver = {
   name: 'host',
-  usesIpam: false,
-  validate: () => ({}),
-  createNetwork: () => ({}),
-  deleteNetwork() {},
-  prepare: () => ({}),
+  ...NOTHING_TO_MANAGE,
 
   join(_ctx, _net, _ep, sandbox): JoinInfo {
     requireNodeNetns(sandbox);
@@ -36,9 +32,6 @@ export const hostDriver: Driver = {
     return { interfaces, addressedInterface: -1, ips };
   },
 
-  // The node's network is not ours to change.
-  leave() {},
-
   check(_ctx, _net, _ep, sandbox) {
     try {
       requireNodeNetns(sandbox);
@@ -46,6 +39,4 @@ export const hostDriver: Driver = {
       throw new CniError(ErrorCode.StateMismatch, (err as CniError).msg);
     }
   },
-
-  status() {},
 };

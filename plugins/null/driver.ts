@@ -1,6 +1,6 @@
 import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
 import type { Interface, IpConfig } from '../../shared/cni/result.ts';
-import type { Driver, JoinInfo } from '../../shared/cnm/driver.ts';
+import { NOTHING_TO_MANAGE, type Driver, type JoinInfo } from '../../shared/cnm/driver.ts';
 import { ipBatch, type IpLink } from '../../shared/kernel/iproute.ts';
 
 /** Brings a namespace's loopback up (one `ip` process) and says what it carries. */
@@ -18,22 +18,13 @@ export function requireLoopbackUp(netns: string): void {
 /** CNM's null driver: the pod gets its loopback, up, and nothing else. */
 export const nullDriver: Driver = {
   name: 'null',
-  usesIpam: false,
-  validate: () => ({}),
-  createNetwork: () => ({}),
-  deleteNetwork() {},
-  prepare: () => ({}),
+  ...NOTHING_TO_MANAGE,
 
   join(_ctx, _net, _ep, sandbox): JoinInfo {
     return { ...loopbackUp(sandbox.netns), addressedInterface: -1 };
   },
 
-  // The loopback goes with the namespace; there is nothing of ours to take back.
-  leave() {},
-
   check(_ctx, _net, _ep, sandbox) {
     requireLoopbackUp(sandbox.netns);
   },
-
-  status() {},
 };

@@ -58,3 +58,17 @@ export interface Driver {
   /** Throws a code 50/51 CniError when an ADD cannot succeed now. */
   status(ctx: DriverContext, net: NetworkRecord | undefined): void;
 }
+
+/**
+ * The parts of a driver whose networks own nothing on the node (null, host): no options, no network objects,
+ * no per-endpoint undo information, and nothing that can stop an ADD.
+ */
+export const NOTHING_TO_MANAGE = {
+  usesIpam: false,
+  validate: () => ({}),
+  createNetwork: () => ({}),
+  deleteNetwork() {},
+  prepare: () => ({}),
+  leave() {},
+  status() {},
+} satisfies Partial<Driver>;
