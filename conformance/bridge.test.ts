@@ -213,4 +213,40 @@ test('an existing bridge with another address is refused unless forceAddress, wh
   assert.not.match(addrs.stdout, stray);
 });
 
+test('mtu, promiscMode and macspoofchk reach the kernel as the reference bridge keys say', async () => {
+  const net = bridgeNetwork(dataDir, { mtu: 1400, promiscMode: true, macspoofchk: true });
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  const pa = await mustAdd(net.conf, a, cid());
+  const pb = await mustAdd(net.conf, b, cid());
+  const podLink = JSON.parse((await execa('ip', ['-n', a.name, '-j', 'link', 'show', 'eth0'])).stdout)[0];
+  assert.is(podLink.mtu, 1400, 'the pod link has the mtu');
+  const br = JSON.parse((await execa('ip', ['-j', 'link', 'show', net.bridge])).stdout)[0];
+  assert.ok(br.flags.includes('PROMISC'), 'the bridge is promiscuous');
+  await serve(b, 'tcp', pb.ip, 8080);
+  assert.is(await reach(a, 'tcp', pb.ip, 8080), pa.ip, 'pods reach each other with their own MACs');
+  const hostVeth = (pa.result.interfaces as Array<{ name: string }>)[1]!.name;
+  const spoof = await execa('nft', ['list', 'table', 'bridge', `cnm_${net.name}`]);
+  assert.match(spoof.stdout, hostVeth, 'macspoofchk lists the pod port');
+  await execa('ip', ['-n', a.name, 'link', 'set', 'eth0', 'address', '02:00:00:00:be:ef']);
+  await execa('ip', ['-n', b.name, 'neigh', 'flush', 'all']);
+  await execa('ip', ['-n', a.name, 'neigh', 'flush', 'all']);
+  assert.is(await reach(a, 'tcp', pb.ip, 8080), undefined, 'a pod that changes its MAC is cut off');
+});
+
+test('vlan on a kernel without bridge VLAN filtering is error 7 that says so, and leaves nothing', async () => {
+  const net = bridgeNetwork(dataDir, { vlan: 10 });
+  const pod = await createNetns('vlan');
+  const r = await add(net.conf, pod, cid());
+  const filtering = (await execa('ip', ['link', 'add', 'cnmtvfprobe', 'type', 'bridge', 'vlan_filtering', '1'], { reject: false })).exitCode === 0;
+  await execa('ip', ['link', 'del', 'cnmtvfprobe'], { reject: false });
+  if (filtering) {
+    assert.is(r.exitCode, 0, r.stdout);
+    return;
+  }
+  assert.is(errorCode(r), 7, r.stdout);
+  assert.match(String(r.json!.msg), 'needs bridge VLAN filtering');
+  assert.equal(await leftovers(dataDir), []);
+  assert.equal(filesUnder(dataDir).filter((f) => !f.startsWith('locks/')), []);
+});
+
 test.run();

@@ -1,6 +1,6 @@
 // The foundation: cnm-null and cnm-host driven exactly as a runtime drives them, at every cniVersion,
 // with every kind of malformed input, on real namespaces. Runs against each executable format.
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -181,6 +181,15 @@ test(`[${FORMAT}] malformed input gets the spec's error code and leaves nothing 
   assert.equal(filesUnder(dataDir), [], 'no record left by any failed invocation');
   const lo = await execa('ip', ['-n', ns.name, '-j', 'link', 'show', 'lo']);
   assert.not.ok(JSON.parse(lo.stdout)[0].flags.includes('UP'), 'the namespace was not touched');
+});
+
+test(`[${FORMAT}] diagnostics go to stderr and to the config's logFile, never to stdout`, async () => {
+  const logFile = `${dataDir}/plugin.log`;
+  const r = await invoke(bin('cnm-null'), env('ADD', cid(), '/var/run/netns/cnmt-no-such'), conf('cnm-null', '1.1.0', { logFile }));
+  assert.is(errorCode(r), 3);
+  assert.match(r.stderr, 'does not exist');
+  assert.match(readFileSync(logFile, 'utf8'), /cnm-null error: code 3: network namespace \/var\/run\/netns\/cnmt-no-such does not exist/);
+  assert.is(JSON.parse(r.stdout).code, 3, 'stdout holds the error JSON alone');
 });
 
 test(`[${FORMAT}] a conflist runs as libcni runs it: ADD in order with prevResult, CHECK, DEL with the cached result, GC, STATUS`, async () => {

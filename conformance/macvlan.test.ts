@@ -7,7 +7,7 @@ import { bin, BIN_DIR } from './harness/bins.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { cleanupNetns, createNetns, type TestNetns } from './harness/netns.ts';
 import { errorCode, invoke } from './harness/plugin.ts';
-import { cleanupLinks, createOutside, type Outside } from './harness/topology.ts';
+import { cleanupLinks, createOutside, nodeLinks, type Outside } from './harness/topology.ts';
 import { reach, serve, stopAllServers } from './harness/traffic.ts';
 
 let dataDir = '';
@@ -23,6 +23,7 @@ test.after.each(async () => {
   await cleanupNetns();
   await cleanupLinks();
   removeDataDir(dataDir);
+  assert.equal(await nodeLinks('cnmt'), [], 'no test link left on the node');
 });
 
 function macvlanConf(out: Outside, extra: Record<string, unknown> = {}) {
@@ -69,6 +70,16 @@ test('bridge mode: two pods reach each other and the outside host; CHECK passes;
   }
   assert.equal(filesUnder(`${dataDir}/ipam`).filter((f) => /\/[\d.]+$/.test(f)), [], 'no reservation left');
   assert.equal(filesUnder(`${dataDir}/endpoints`), []);
+});
+
+test('a MAC the runtime asks for (runtimeConfig.mac) is the pod link\'s', async () => {
+  const out = await createOutside();
+  const pod = await createNetns('mac');
+  const r = await run('ADD', { ...macvlanConf(out), capabilities: { mac: true }, runtimeConfig: { mac: '02:42:ac:11:00:42' } }, pod, cid());
+  assert.is(r.exitCode, 0, r.stdout);
+  assert.is((r.json!.interfaces as Array<{ mac: string }>)[0]!.mac, '02:42:ac:11:00:42');
+  const link = JSON.parse((await execa('ip', ['-n', pod.name, '-j', 'link', 'show', 'eth0'])).stdout)[0];
+  assert.is(link.address, '02:42:ac:11:00:42');
 });
 
 test('private mode isolates the pods from each other, not from the outside host', async () => {

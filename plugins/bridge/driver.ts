@@ -110,7 +110,14 @@ export const bridgeDriver: Driver = {
           const lines = [`link add ${o.bridge}${o.mtu ? ` mtu ${o.mtu}` : ''} type bridge${o.vlan ? ' vlan_filtering 1' : ''}`];
           if (o.promiscMode) lines.push(`link set dev ${o.bridge} promisc on`);
           lines.push(`link set dev ${o.bridge} up`);
-          ipBatch(lines);
+          try {
+            ipBatch(lines);
+          } catch (err) {
+            if (o.vlan && /not supported/i.test((err as Error).message)) {
+              throw new CniError(ErrorCode.InvalidConfig, `vlan ${o.vlan} needs bridge VLAN filtering, which this node's kernel lacks`, 'remove "vlan" or use a kernel with CONFIG_BRIDGE_VLAN_FILTERING');
+            }
+            throw err;
+          }
         }
         nftApply(networkRuleset(net.name, o, net.subnets.map((x) => x.subnet)));
         syncIsolation(ctx, { name: net.name, bridge: o.bridge });
