@@ -82,6 +82,33 @@ test('a MAC the runtime asks for (runtimeConfig.mac) is the pod link\'s', async 
   assert.is(link.address, '02:42:ac:11:00:42');
 });
 
+test('linkInContainer: the master lives in the pod\'s namespace and the macvlan is made there', async () => {
+  const pod = await createNetns('lic');
+  const peer = await createNetns('lic-peer');
+  await execa('ip', ['-n', pod.name, 'link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer.path]);
+  await execa('ip', ['-n', pod.name, 'link', 'set', 'uplink0', 'up']);
+  await execa('ip', ['-n', peer.name, 'addr', 'add', '198.19.77.2/24', 'dev', 'eth0']);
+  await execa('ip', ['-n', peer.name, 'link', 'set', 'eth0', 'up']);
+  const conf = {
+    cniVersion: '1.1.0',
+    name: `cnmt${process.pid}lic`,
+    type: 'cnm-macvlan',
+    master: 'uplink0',
+    linkInContainer: true,
+    dataDir,
+    ipam: { type: 'cnm-host-local', ranges: [[{ subnet: '198.19.77.0/24', rangeStart: '198.19.77.10' }]] },
+  };
+  const id = cid();
+  const ip = await addPod(conf, pod, id);
+  const link = JSON.parse((await execa('ip', ['-n', pod.name, '-d', '-j', 'link', 'show', 'eth0'])).stdout)[0];
+  assert.is(link.linkinfo.info_kind, 'macvlan');
+  await serve(peer, 'tcp', '198.19.77.2', 9000);
+  assert.is(await reach(pod, 'tcp', '198.19.77.2', 9000), ip, 'the pod reaches the peer of its in-namespace master');
+  assert.is((await run('DEL', conf, pod, id)).exitCode, 0);
+  const left = JSON.parse((await execa('ip', ['-n', pod.name, '-j', 'link', 'show'])).stdout).map((l: { ifname: string }) => l.ifname);
+  assert.equal(left.sort(), ['lo', 'uplink0'], 'DEL removed the macvlan and kept the master');
+});
+
 test('private mode isolates the pods from each other, not from the outside host', async () => {
   const out = await createOutside();
   const conf = macvlanConf(out, { mode: 'private' });
