@@ -32,6 +32,8 @@ async function bundle() {
     entryPoints: [join(root, 'plugins/dispatch.ts')],
     outfile: file,
     bundle: true,
+    // Bun's FFI module exists only inside Bun; it is required lazily (shared/kernel/netlink/socket.ts).
+    external: ['bun:ffi'],
     platform: 'node',
     format: 'cjs',
     target: 'node20',

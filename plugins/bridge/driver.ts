@@ -18,7 +18,6 @@ import {
   addElementsScript,
   deleteNetworkRuleset,
   endpointElements,
-  hostBatch,
   hostVethName,
   isolationRuleset,
   isolationTable,
@@ -26,9 +25,11 @@ import {
   removeElementsScript,
   subnetOf,
   vlanBatch,
+  type HostSide,
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
-import { podBatch, podRoutes, randomMac } from '../../shared/cnm/pod-plan.ts';
+import { applyEndpoint } from './apply.ts';
+import { podRoutes, randomMac } from '../../shared/cnm/pod-plan.ts';
 
 interface BridgeEndpointState {
   hostVeth: string;
@@ -165,7 +166,7 @@ export const bridgeDriver: Driver = {
       if (gateways[6] && readSysctl('net.ipv6.conf.all.forwarding') !== '1') fwd['net.ipv6.conf.all.forwarding'] = '1';
       setSysctls(fwd);
     }
-    const host = hostBatch({
+    const host: HostSide = {
       bridge: o.bridge,
       hostVeth: s.hostVeth,
       ifname: ep.ifname,
@@ -177,14 +178,10 @@ export const bridgeDriver: Driver = {
       isolated: !o.icc,
       vlan: o.vlan,
       gatewayAddrs: bridgeAddrs,
-    });
-    ipBatch([...foreign.map((a) => `addr del ${a} dev ${o.bridge}`), ...host]);
-    if (o.vlan) runOk('bridge', ['-batch', '-'], vlanBatch(s.hostVeth, o.vlan).join('\n') + '\n');
-    lap('host-kernel');
-
+    };
     const pod = { ifname: ep.ifname, ips: addressing.ips, routes: addressing.routes, enabledad: o.enabledad, gateways, defaultRoute: o.isDefaultGateway };
-    ipBatch(podBatch(pod), sandbox.netns);
-    lap('pod-kernel');
+    applyEndpoint(host, pod, foreign.map((a) => `addr del ${a} dev ${o.bridge}`));
+    if (o.vlan) runOk('bridge', ['-batch', '-'], vlanBatch(s.hostVeth, o.vlan).join('\n') + '\n');
 
     const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), net.subnets.map((x) => x.subnet), s.portMappings, s.hostVeth, s.mac));
     if (script) {

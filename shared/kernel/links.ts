@@ -43,3 +43,10 @@ export function readSysctl(key: string): string | undefined {
     return undefined;
   }
 }
+
+/** A link's index (`iflink`: for a veth, its peer's index in the peer's namespace). */
+export function linkIndex(name: string, which: 'ifindex' | 'iflink' = 'ifindex'): number {
+  const n = Number(readFileSync(sys(name, which), 'utf8'));
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`no ${which} for link ${name}`);
+  return n;
+}
