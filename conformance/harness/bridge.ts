@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { execa } from 'execa';
+import { shortHash } from '../../shared/cnm/names.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './bins.ts';
 import { errorCode, invoke, type Invocation } from './plugin.ts';
 import type { TestNetns } from './netns.ts';
@@ -70,7 +70,7 @@ export async function mustAdd(conf: object, ns: TestNetns, containerId: string, 
 export { errorCode };
 
 export function isolationTableOf(dataDir: string): string {
-  return `cnm_isolation_${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+  return `cnm_isolation_${shortHash(dataDir).slice(0, 8)}`;
 }
 
 /** Host veths that existed before the suite ran (a real cnm-cni on this machine): never ours to judge or remove. */

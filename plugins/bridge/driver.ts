@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
 import type { Json } from '../../shared/cni/fields.ts';
 import type { IpConfig } from '../../shared/cni/result.ts';
@@ -30,6 +29,7 @@ import {
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
 import { applyEndpoint } from './apply.ts';
 import { podRoutes, randomMac } from '../../shared/cnm/pod-plan.ts';
+import { randomBytes } from '../../shared/cnm/names.ts';
 
 interface BridgeEndpointState {
   hostVeth: string;

@@ -1,9 +1,9 @@
 // What the kernel should look like, as data: iproute2 batch lines and nft scripts. Pure, so unit-tested
 // without root; driver.ts applies them.
-import { createHash } from 'node:crypto';
 import { nftString } from '../../shared/kernel/nft.ts';
 import { familyOf, formatCidr, parseCidr } from '../../shared/ipam/ip.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
+import { shortHash } from '../../shared/cnm/names.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 
 /** The nft table a network owns: `inet cnm_<network>`. */
@@ -16,12 +16,12 @@ export function tableName(network: string): string {
  * the store, so a store other than the default (a test's, say) gets a table of its own.
  */
 export function isolationTable(dataDir: string): string {
-  return dataDir === DEFAULT_DATA_DIR ? 'cnm_isolation' : `cnm_isolation_${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+  return dataDir === DEFAULT_DATA_DIR ? 'cnm_isolation' : `cnm_isolation_${shortHash(dataDir).slice(0, 8)}`;
 }
 
 /** Host-side veth name, derived from the attachment so a DEL after a kill finds it. */
 export function hostVethName(network: string, containerId: string, ifname: string): string {
-  return `cnmv${createHash('sha256').update(`${network}/${containerId}/${ifname}`).digest('hex').slice(0, 10)}`;
+  return `cnmv${shortHash(`${network}/${containerId}/${ifname}`).slice(0, 10)}`;
 }
 
 /**

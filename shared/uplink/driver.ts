@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { CniError, ErrorCode, invalidConfig } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import { lap } from '../cni/timing.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
 import { listNetworks } from '../cnm/inventory.ts';
 import { podBatch, randomMac } from '../cnm/pod-plan.ts';
+import { randomBytes } from '../cnm/names.ts';
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { addrs, ipBatch, ipJson, routes, type IpLink } from '../kernel/iproute.ts';
 import { linkExists } from '../kernel/links.ts';
