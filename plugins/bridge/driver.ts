@@ -6,7 +6,7 @@ import { listNetworks } from '../../shared/cnm/inventory.ts';
 import type { EndpointRecord, NetworkRecord } from '../../shared/cnm/records.ts';
 import { withLock } from '../../shared/cnm/store.ts';
 import { addrs, ipBatch, ipJson, type IpRoute } from '../../shared/kernel/iproute.ts';
-import { bridgePortFlag, linkExists, linkMac, linkMaster, readSysctl } from '../../shared/kernel/links.ts';
+import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, readSysctl } from '../../shared/kernel/links.ts';
 import { nftApply, nftList, nftTry } from '../../shared/kernel/nft.ts';
 import { runOk } from '../../shared/kernel/spawn.ts';
 import { lap } from '../../shared/cni/timing.ts';
@@ -209,7 +209,7 @@ export const bridgeDriver: Driver = {
     const s = stateOf(ep);
     const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
     if (linkExists(hostVeth)) {
-      ipBatch([`link del ${hostVeth}`]);
+      deleteLinkQuickly(hostVeth);
       lap('host-kernel');
     } else if (sandbox) {
       // The host end is gone but a pod end might not be (a veth moved by hand): remove it by name.

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { CommandError, run, runDetached } from './spawn.ts';
 
 /** Facts about the node's links read from /sys: no process needed. */
 const sys = (name: string, file = '') => `/sys/class/net/${name}${file ? `/${file}` : ''}`;
@@ -49,4 +50,26 @@ export function linkIndex(name: string, which: 'ifindex' | 'iflink' = 'ifindex')
   const n = Number(readFileSync(sys(name, which), 'utf8'));
   if (!Number.isInteger(n) || n <= 0) throw new Error(`no ${which} for link ${name}`);
   return n;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Deletes a node link and returns once it is gone from the node's view (unlisted: the name is free, /sys has no
+ * entry, a veth's peer is gone from its namespace too). `ip link del` itself returns only after the kernel has also
+ * waited out an RCU grace period and the device's last references (~20-40 ms here); that wait runs on in a detached
+ * `ip`, off the pod's critical path. A deletion that does not show within the timeout is done synchronously, so
+ * its error is seen.
+ */
+export function deleteLinkQuickly(name: string, timeoutMs = 3000): void {
+  runDetached('ip', ['link', 'del', name]);
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 0.2; linkExists(name); wait = Math.min(wait * 2, 5)) {
+    if (Date.now() > deadline) {
+      const r = run('ip', ['link', 'del', name]);
+      if (r.status !== 0 && linkExists(name)) throw new CommandError(['ip', 'link', 'del', name], r);
+      return;
+    }
+    Atomics.wait(pause, 0, 0, wait);
+  }
 }

@@ -8,6 +8,7 @@ interface BunSpawnResult {
   stderr: Uint8Array;
 }
 interface BunGlobal {
+  spawn(opts: { cmd: string[]; stdio: ['ignore', 'ignore', 'ignore'] }): { unref(): void };
   spawnSync(opts: { cmd: string[]; stdin?: Uint8Array | 'ignore'; stdout: 'pipe'; stderr: 'pipe'; env?: Record<string, string> }): BunSpawnResult;
 }
 declare const Bun: BunGlobal | undefined;
@@ -61,6 +62,19 @@ export function run(tool: string, args: string[], input?: string, env?: Record<s
   const r = spawnSync(file, args, { input, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.error) return { status: 127, stdout: '', stderr: `${file}: ${r.error.message}` };
   return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * Starts a program and does not wait for it: it runs on after this process exits. For kernel work whose
+ * visible effect comes long before the call returns (see deleteLinkQuickly).
+ */
+export function runDetached(tool: string, args: string[]): void {
+  const file = which(tool);
+  if (typeof Bun !== 'undefined') {
+    Bun.spawn({ cmd: [file, ...args], stdio: ['ignore', 'ignore', 'ignore'] }).unref();
+    return;
+  }
+  require('node:child_process').spawn(file, args, { detached: true, stdio: 'ignore' }).unref();
 }
 
 /** Runs and throws a CommandError on a non-zero exit. */
