@@ -12,7 +12,7 @@ import { runOk } from '../../shared/kernel/spawn.ts';
 import { lap } from '../../shared/cni/timing.ts';
 import { setSysctls } from '../../shared/kernel/sysctl.ts';
 import { familyOf, formatIp, parseCidr } from '../../shared/ipam/ip.ts';
-import { parseBridgeOptions, parsePortMappings, requestedMac, type BridgeOptions, type PortMapping } from './options.ts';
+import { parseBridgeOptions, parsePortMappings, type BridgeOptions, type PortMapping } from './options.ts';
 import {
   addElementsScript,
   deleteNetworkRuleset,
@@ -21,6 +21,7 @@ import {
   isolationRuleset,
   isolationTable,
   networkRuleset,
+  hostPortKeys,
   removeElementsScript,
   subnetOf,
   vlanBatch,
@@ -28,7 +29,7 @@ import {
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
 import { applyEndpoint } from './apply.ts';
-import { podRoutes, randomMac } from '../../shared/cnm/pod-plan.ts';
+import { podRoutes, randomMac, requestedMac } from '../../shared/cnm/pod-plan.ts';
 import { randomBytes } from '../../shared/cnm/names.ts';
 
 interface BridgeEndpointState {
@@ -95,7 +96,7 @@ export const bridgeDriver: Driver = {
   validate(ctx) {
     const o = parseBridgeOptions(ctx.conf.raw);
     parsePortMappings(ctx.conf);
-    requestedMac(ctx.conf, ctx.env);
+    requestedMac(ctx.conf, ctx.env.args);
     return o as unknown as Json;
   },
 
@@ -146,7 +147,7 @@ export const bridgeDriver: Driver = {
     checkHostPorts(ctx.dataDir, ep.containerId, ep.ifname, portMappings);
     const state: BridgeEndpointState = {
       hostVeth: hostVethName(net.name, ep.containerId, ep.ifname),
-      mac: requestedMac(ctx.conf, ctx.env) ?? randomMac(randomBytes(6)),
+      mac: requestedMac(ctx.conf, ctx.env.args) ?? randomMac(randomBytes(6)),
       portMappings,
     };
     return state as unknown as Json;
@@ -260,15 +261,6 @@ export const bridgeDriver: Driver = {
 
   status() {},
 };
-
-/** Every map key a set of port mappings can occupy, whatever address it pointed at. */
-function hostPortKeys(ports: PortMapping[]): Array<{ map: string; key: string }> {
-  return ports.flatMap((p) =>
-    ([4, 6] as const)
-      .filter((family) => !p.hostIP || familyOf(p.hostIP) === family)
-      .map((family) => ({ map: `hostports${family}${p.hostIP ? 'ip' : ''}`, key: p.hostIP ? `${p.hostIP} . ${p.protocol} . ${p.hostPort}` : `${p.protocol} . ${p.hostPort}` })),
-  );
-}
 
 /** Fallback when the one-transaction removal failed: remove what is still there, element by element. */
 function removeElementsOneByOne(el: ReturnType<typeof endpointElements>): void {

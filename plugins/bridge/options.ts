@@ -1,5 +1,4 @@
 import type { NetConf } from '../../shared/cni/config.ts';
-import type { CniEnv } from '../../shared/cni/env.ts';
 import { validateIfname } from '../../shared/cni/env.ts';
 import { invalidConfig } from '../../shared/cni/errors.ts';
 import { asObject, optBool, optInt, optString, type Json } from '../../shared/cni/fields.ts';
@@ -95,17 +94,4 @@ export function parsePortMappings(conf: NetConf): PortMapping[] {
     }
     return m;
   });
-}
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** A MAC the runtime asks for: runtimeConfig.mac or CNI_ARGS MAC=. */
-export function requestedMac(conf: NetConf, env: CniEnv): string | undefined {
-  const fromRuntime = conf.runtimeConfig.mac;
-  const fromArgs = env.args.find(([k]) => k === 'MAC')?.[1];
-  const mac = (typeof fromRuntime === 'string' ? fromRuntime : fromArgs)?.toLowerCase();
-  if (mac === undefined) return undefined;
-  if (!MAC.test(mac)) throw invalidConfig(`MAC ${JSON.stringify(mac)} is not a MAC address`);
-  if (parseInt(mac.slice(0, 2), 16) & 1) throw invalidConfig(`MAC ${mac} is a multicast address`);
-  return mac;
 }

@@ -137,8 +137,7 @@ export function endpointElements(network: string, o: BridgeOptions, ips: string[
     for (const [family, targets] of [[4, v4], [6, v6]] as const) {
       const target = targets[0];
       if (!target || (hostFamily && hostFamily !== family)) continue;
-      const key = p.hostIP ? `${p.hostIP} . ${p.protocol} . ${p.hostPort}` : `${p.protocol} . ${p.hostPort}`;
-      el.maps.push({ family: 'inet', map: `hostports${family}${p.hostIP ? 'ip' : ''}`, key, value: `${target} . ${p.containerPort}` });
+      el.maps.push({ family: 'inet', ...hostPortKey(p, family), value: `${target} . ${p.containerPort}` });
     }
   }
   if (o.macspoofchk) {
@@ -146,6 +145,19 @@ export function endpointElements(network: string, o: BridgeOptions, ips: string[
     el.maps.push({ family: 'bridge', map: 'allowed', key: `${nftString(hostVeth)} . ${mac}` });
   }
   return el;
+}
+
+/** The map and key a port mapping occupies for one family: (hostIP .) protocol . hostPort. */
+export function hostPortKey(p: PortMapping, family: 4 | 6): { map: string; key: string } {
+  return {
+    map: `hostports${family}${p.hostIP ? 'ip' : ''}`,
+    key: p.hostIP ? `${p.hostIP} . ${p.protocol} . ${p.hostPort}` : `${p.protocol} . ${p.hostPort}`,
+  };
+}
+
+/** Every key a set of port mappings can occupy, whatever address they pointed at. */
+export function hostPortKeys(ports: PortMapping[]): Array<{ map: string; key: string }> {
+  return ports.flatMap((p) => ([4, 6] as const).filter((f) => !p.hostIP || familyOf(p.hostIP) === f).map((f) => hostPortKey(p, f)));
 }
 
 /** Adds an endpoint's elements; `create` makes a hostPort another pod holds fail instead of being taken over. */

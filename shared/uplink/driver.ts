@@ -3,13 +3,13 @@ import type { Json } from '../cni/fields.ts';
 import { lap } from '../cni/timing.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
 import { listNetworks } from '../cnm/inventory.ts';
-import { podBatch, randomMac } from '../cnm/pod-plan.ts';
+import { podBatch, randomMac, requestedMac } from '../cnm/pod-plan.ts';
 import { randomBytes } from '../cnm/names.ts';
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { addrs, ipBatch, ipJson, routes, type IpLink } from '../kernel/iproute.ts';
 import { linkExists } from '../kernel/links.ts';
 import { familyOf } from '../ipam/ip.ts';
-import { parseUplinkOptions, requestedMac, type UplinkKind, type UplinkOptions } from './options.ts';
+import { parseUplinkOptions, type UplinkKind, type UplinkOptions } from './options.ts';
 
 /** What the network keeps: the master it resolved, and whether cnm-cni made it (a VLAN sub-interface). */
 interface UplinkState {

@@ -1,4 +1,3 @@
-import type { NetConf } from '../cni/config.ts';
 import { validateIfname } from '../cni/env.ts';
 import { invalidConfig } from '../cni/errors.ts';
 import { optBool, optInt, optString, type Json } from '../cni/fields.ts';
@@ -38,15 +37,4 @@ export function parseUplinkOptions(kind: UplinkKind, raw: Json): UplinkOptions {
     vlan = { base: vlanForm[1]!, id };
   }
   return { master, mode, mtu: optInt(raw, 'mtu', 68, 65535) ?? null, linkInContainer: optBool(raw, 'linkInContainer') ?? false, vlan };
-}
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** A MAC the runtime asks for (runtimeConfig.mac or CNI_ARGS MAC=), macvlan only. */
-export function requestedMac(conf: NetConf, args: Array<[string, string]>): string | undefined {
-  const fromRuntime = conf.runtimeConfig.mac;
-  const mac = (typeof fromRuntime === 'string' ? fromRuntime : args.find(([k]) => k === 'MAC')?.[1])?.toLowerCase();
-  if (mac === undefined) return undefined;
-  if (!MAC.test(mac) || parseInt(mac.slice(0, 2), 16) & 1) throw invalidConfig(`MAC ${JSON.stringify(mac)} is not a unicast MAC address`);
-  return mac;
 }
