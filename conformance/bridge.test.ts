@@ -56,6 +56,27 @@ test('two pods on one bridge exchange TCP and UDP; a pod reaches the node; DEL a
   assert.equal(filesUnder(dataDir).filter((f) => !f.startsWith('locks/')), []);
 });
 
+test('16 concurrent first ADDs create one network, hand out 16 distinct addresses, and 16 concurrent DELs leave nothing', async () => {
+  const net = bridgeNetwork(dataDir);
+  const pods = await Promise.all(Array.from({ length: 16 }, (_, i) => createNetns(`c${i}`)));
+  const ids = pods.map(() => cid());
+  const added = await Promise.all(pods.map((ns, i) => add(net.conf, ns, ids[i]!)));
+  for (const r of added) assert.is(r.exitCode, 0, r.stdout + r.stderr);
+  const ips = added.map((r) => (r.json!.ips as Array<{ address: string }>)[0]!.address);
+  assert.is(new Set(ips).size, 16, 'no address twice');
+  assert.equal(filesUnder(`${dataDir}/networks`), [`${net.name}.json`], 'one network record');
+  const tables = (await execa('nft', ['list', 'tables'])).stdout.split('\n').filter((l) => l.includes(`cnm_${net.name}`));
+  assert.equal(tables, [`table inet cnm_${net.name}`], 'one nft table');
+  const ports = JSON.parse((await execa('ip', ['-j', 'link', 'show', 'master', net.bridge])).stdout);
+  assert.is(ports.length, 16, 'every pod is on the one bridge');
+  const deleted = await Promise.all(pods.map((ns, i) => del(net.conf, ns, ids[i]!)));
+  for (const r of deleted) assert.is(r.exitCode, 0, r.stdout);
+  assert.equal(reservations(), []);
+  assert.equal(filesUnder(`${dataDir}/endpoints`), []);
+  await rm(net.name);
+  assert.equal(await leftovers(dataDir), []);
+});
+
 test('masquerade: a pod reaches an outside host, which sees the node; the outside host reaches a pod through a hostPort; hairpin works', async () => {
   const out = await createOutside();
   const net = bridgeNetwork(dataDir, { capabilities: { portMappings: true } });
