@@ -155,6 +155,17 @@ test('dual stack: pods get an IPv4 and an IPv6 address and reach each other over
   assert.match(routes.stdout, 'default via', 'an IPv6 default route via the bridge');
 });
 
+test('enabledad: IPv6 addresses go through duplicate address detection only when asked', async () => {
+  const plain = bridgeNetwork(dataDir, {}, true);
+  const dad = bridgeNetwork(dataDir, { enabledad: true }, true);
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  await mustAdd(plain.conf, a, cid());
+  await mustAdd(dad.conf, b, cid());
+  const flags = async (ns: string) => (await execa('ip', ['-n', ns, '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])).stdout;
+  assert.match(await flags(a.name), 'nodad', 'by default the address skips DAD, as the reference bridge does');
+  assert.not.match(await flags(b.name), 'nodad', 'with enabledad it does not');
+});
+
 test('CHECK passes on a healthy pod and fails when its address or veth is gone; GC removes what is not valid', async () => {
   const net = bridgeNetwork(dataDir, { capabilities: { portMappings: true } });
   const [a, b] = [await createNetns('a'), await createNetns('b')];
