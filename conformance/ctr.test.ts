@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { allNetns } from './harness/netns.ts';
 import { bin, ROOT } from './harness/bins.ts';
 import { forceCleanup, leftovers, snapshotVeths } from './harness/bridge.ts';
 import { startContainerd, stopContainerd, unmountUnder, type Containerd } from './harness/containerd.ts';
@@ -20,12 +21,11 @@ let dir = '';
 let dataDir = '';
 let containerd: Containerd;
 
-const netnsNames = async () => (await execa('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
 let netnsBefore: string[] = [];
 
 test.before(async () => {
   await snapshotVeths();
-  netnsBefore = await netnsNames();
+  netnsBefore = await allNetns();
   dir = mkdtempSync(`/tmp/cnmt-data-${process.pid}-ctr-`);
   dataDir = makeDataDir();
   const installed = await execa(bin('cnm'), ['install', '--bin-dir', `${dir}/bin`, '--conf-dir', `${dir}/net.d`, '--network', network, '--driver', 'bridge', '--subnet', `${prefix}.0/24`, '--bridge', `cnmtbct${process.pid % 10000}`, '--data-dir', dataDir], { reject: false });
@@ -42,7 +42,7 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
   removeDataDir(dataDir);
   assert.equal(removeNewDirs(machineDirs, dirsBefore), [], 'ctr and containerd left nothing on the machine');
-  assert.equal((await netnsNames()).filter((n) => !netnsBefore.includes(n)), [], 'no namespace left');
+  assert.equal((await allNetns()).filter((n) => !netnsBefore.includes(n)), [], 'no namespace left');
 });
 
 test('ctr run --cni: the container gets an address of the network, reaches the node, and --rm leaves nothing', async () => {

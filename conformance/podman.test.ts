@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { allNetns } from './harness/netns.ts';
 import { bin } from './harness/bins.ts';
 import { forceCleanup, leftovers, snapshotVeths } from './harness/bridge.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
@@ -22,11 +23,10 @@ let dataDir = '';
 let pm: Podman;
 let rootfs = '';
 
-const netnsNames = async () => (await execa('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
 
 test.before(async () => {
   await snapshotVeths();
-  for (const n of await netnsNames()) netnsBefore.add(n);
+  for (const n of await allNetns()) netnsBefore.add(n);
   dir = mkdtempSync(`/tmp/cnmt-data-${process.pid}-podman-`);
   dataDir = makeDataDir();
   const installed = await execa(bin('cnm'), ['install', '--bin-dir', `${dir}/bin`, '--conf-dir', `${dir}/net.d`, '--network', network, '--driver', 'bridge', '--subnet', subnet, '--bridge', `cnmtbpm${process.pid % 10000}`, '--data-dir', dataDir], { reject: false });
@@ -45,7 +45,7 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
   removeDataDir(dataDir);
   assert.equal(removeNewDirs(machineDirs, dirsBefore), [], 'podman left nothing on the machine');
-  assert.equal((await netnsNames()).filter((n) => !netnsBefore.has(n)), [], 'no namespace left');
+  assert.equal((await allNetns()).filter((n) => !netnsBefore.has(n)), [], 'no namespace left');
 });
 
 test('a container on a cnm-bridge network gets its address and a second container reaches it; podman rm cleans up', async () => {

@@ -24,9 +24,14 @@ export async function deleteNetns(ns: TestNetns): Promise<void> {
   if (existsSync(ns.path)) await execa('ip', ['netns', 'delete', ns.name]);
 }
 
-export async function listTestNetns(all = false): Promise<string[]> {
+/** Every named namespace of the machine (a runtime's too). */
+export async function allNetns(): Promise<string[]> {
   const { stdout } = await execa('ip', ['-j', 'netns', 'list']);
-  const names = (stdout.trim() ? (JSON.parse(stdout) as Array<{ name: string }>) : []).map((n) => n.name);
+  return (stdout.trim() ? (JSON.parse(stdout) as Array<{ name: string }>) : []).map((n) => n.name);
+}
+
+export async function listTestNetns(all = false): Promise<string[]> {
+  const names = await allNetns();
   return names.filter((n) => n.startsWith(all ? PREFIX : `${PREFIX}${process.pid}-`));
 }
 

@@ -1,9 +1,9 @@
 // What libcni does for a runtime, for the operator CLI's add / check / del / gc / status (cnitool's verbs):
 // find a network's config by name in a conf dir, run its plugin chain with prevResult, keep the result in
 // libcni's cache for DEL and CHECK, and collect the cached attachments for GC.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execPlugin, findPlugin, pluginEnv } from '../../shared/cni/delegate.ts';
 import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
 import type { Json } from '../../shared/cni/fields.ts';
 import { atLeast } from '../../shared/cni/version.ts';
@@ -80,21 +80,9 @@ export class LibCni {
 
   private exec(command: string, plugin: Json, rt: RuntimeConf | undefined, conf: Json): Json | undefined {
     const type = String(plugin.type ?? '');
-    const file = this.binDirs.map((d) => join(d, type)).find((f) => existsSync(f));
-    if (!file) throw new CniError(ErrorCode.InvalidConfig, `plugin ${JSON.stringify(type)} is not in ${this.binDirs.join(':')}`);
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), CNI_COMMAND: command, CNI_PATH: this.binDirs.join(':') };
-    if (rt) Object.assign(env, { CNI_CONTAINERID: rt.containerId, CNI_NETNS: rt.netns, CNI_IFNAME: rt.ifname, CNI_ARGS: rt.args });
-    const r = spawnSync(file, [], { input: JSON.stringify(conf), env, encoding: 'utf8' });
-    const out = (r.stdout ?? '').trim();
-    if (r.status !== 0) {
-      let e: { code?: number; msg?: string; details?: string } = {};
-      try {
-        e = JSON.parse(out);
-      } catch {
-        // not an error JSON
-      }
-      throw new CniError(e.code ?? ErrorCode.Internal, `${type}: ${e.msg ?? (r.stderr?.trim() || out || `exit ${r.status}`)}`, e.details ?? '');
-    }
+    const vars: Record<string, string> = { CNI_COMMAND: command, CNI_PATH: this.binDirs.join(':') };
+    if (rt) Object.assign(vars, { CNI_CONTAINERID: rt.containerId, CNI_NETNS: rt.netns, CNI_IFNAME: rt.ifname, CNI_ARGS: rt.args });
+    const out = execPlugin(findPlugin(type, this.binDirs), type, pluginEnv(vars), JSON.stringify(conf));
     return out ? (JSON.parse(out) as Json) : undefined;
   }
 

@@ -15,15 +15,11 @@ export function findPlugin(type: string, path: string[]): string {
 }
 
 /**
- * Runs another plugin (an IPAM plugin, as the spec's delegation) with this invocation's env and the same
- * network config, and reads its answer. Its error becomes ours, code and all.
+ * Runs a plugin executable with a CNI environment and a config on stdin; returns what it printed, or throws its
+ * error reply as ours, code and all.
  */
-export function delegate(type: string, command: Command, env: CniEnv, rawConf: string): Result | undefined {
-  const file = findPlugin(type, env.path);
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) childEnv[k] = v;
-  childEnv.CNI_COMMAND = command;
-  const r = run(file, [], rawConf, childEnv);
+export function execPlugin(file: string, type: string, env: Record<string, string>, stdin: string): string {
+  const r = run(file, [], stdin, env);
   const text = r.stdout.trim();
   if (r.status !== 0) {
     let err: { code?: number; msg?: string; details?: string } = {};
@@ -34,6 +30,22 @@ export function delegate(type: string, command: Command, env: CniEnv, rawConf: s
     }
     throw new CniError(err.code ?? ErrorCode.Internal, `${type}: ${err.msg ?? (r.stderr.trim() || text || `exit ${r.status}`)}`, err.details ?? '');
   }
+  return text;
+}
+
+/** This process's environment with CNI_* variables set over it. */
+export function pluginEnv(vars: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return Object.assign(env, vars);
+}
+
+/**
+ * Runs another plugin (an IPAM plugin, as the spec's delegation) with this invocation's env and the same
+ * network config, and reads its answer.
+ */
+export function delegate(type: string, command: Command, env: CniEnv, rawConf: string): Result | undefined {
+  const text = execPlugin(findPlugin(type, env.path), type, pluginEnv({ CNI_COMMAND: command }), rawConf);
   if (command !== 'ADD') return undefined;
   try {
     return parseResult(JSON.parse(text));

@@ -5,7 +5,7 @@ import { parseEnv, type CniEnv } from './env.ts';
 import { Log } from './log.ts';
 import { lap, reportTiming, startTiming } from './timing.ts';
 import { convertResult, type Result } from './result.ts';
-import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, type CniVersion } from './version.ts';
+import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupportedVersion, type CniVersion } from './version.ts';
 
 /** One invocation, parsed: what every handler is given. */
 export interface Invocation {
@@ -107,8 +107,7 @@ export function runPlugin(name: string, handlers: PluginHandlers, io: PluginIo =
 }
 
 function requireSince(version: string, since: CniVersion, command: string): void {
-  const idx = (v: string) => (SUPPORTED_VERSIONS as readonly string[]).indexOf(v);
-  if (idx(version) < idx(since)) {
+  if (!atLeast(version, since)) {
     throw new CniError(ErrorCode.IncompatibleVersion, `${command} needs cniVersion ${since} or later, the config says ${version}`);
   }
 }

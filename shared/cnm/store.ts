@@ -84,13 +84,8 @@ export function sweepTemps(dir: string): void {
 }
 
 export function readJson<T>(path: string): T | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw storeError(path, err);
-  }
+  const text = readText(path);
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as T;
   } catch (err) {
