@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseBridgeOptions, parsePortMappings } from '../plugins/bridge/options.ts';
-import { addElementsScript, endpointElements, hostBatch, hostVethName, isolationRuleset, networkRuleset, removeElementsScript } from '../plugins/bridge/plan.ts';
+import { parseBridgeOptions, parsePortMappings } from '../shared/bridge/options.ts';
+import { addElementsScript, endpointElements, hostBatch, hostVethName, isolationRuleset, networkRuleset, removeElementsScript } from '../shared/bridge/plan.ts';
 import { podBatch } from '../shared/cnm/pod-plan.ts';
 import { CniError } from '../shared/cni/errors.ts';
 import type { NetConf } from '../shared/cni/config.ts';

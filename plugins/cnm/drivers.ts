@@ -1,6 +1,6 @@
 import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
 import type { Driver } from '../../shared/cnm/driver.ts';
-import { bridgeDriver } from '../bridge/driver.ts';
+import { bridgeDriver } from '../../shared/bridge/driver.ts';
 import { hostDriver } from '../host/driver.ts';
 import { nullDriver } from '../null/driver.ts';
 import { uplinkDriver } from '../../shared/uplink/driver.ts';

@@ -1,13 +1,13 @@
 // Applies an endpoint's plan to the kernel: through rtnetlink in-process where the runtime can (Bun), else
 // through one `ip -batch` per namespace. Both do the same steps; the conformance suites run the default
 // format, which takes the netlink path, and the SEA format, which takes iproute2's.
-import { lap } from '../../shared/cni/timing.ts';
-import { podBatch, podRoutes, type PodSide } from '../../shared/cnm/pod-plan.ts';
-import { ipBatch } from '../../shared/kernel/iproute.ts';
-import { linkIndex } from '../../shared/kernel/links.ts';
-import { NetlinkBatch } from '../../shared/kernel/netlink/message.ts';
-import { netlinkAvailable, NetlinkSocket } from '../../shared/kernel/netlink/socket.ts';
-import { familyOf } from '../../shared/ipam/ip.ts';
+import { lap } from '../cni/timing.ts';
+import { podBatch, podRoutes, type PodSide } from '../cnm/pod-plan.ts';
+import { ipBatch } from '../kernel/iproute.ts';
+import { linkIndex } from '../kernel/links.ts';
+import { NetlinkBatch } from '../kernel/netlink/message.ts';
+import { netlinkAvailable, NetlinkSocket } from '../kernel/netlink/socket.ts';
+import { familyOf } from '../ipam/ip.ts';
 import { hostBatch, type HostSide } from './plan.ts';
 
 /** Host side then pod side; `extraHostLines` (removing a foreign bridge address) forces iproute2. */

@@ -1,9 +1,9 @@
 // What the kernel should look like, as data: iproute2 batch lines and nft scripts. Pure, so unit-tested
 // without root; driver.ts applies them.
-import { nftString } from '../../shared/kernel/nft.ts';
-import { familyOf, formatCidr, parseCidr } from '../../shared/ipam/ip.ts';
-import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
-import { shortHash } from '../../shared/cnm/names.ts';
+import { nftString } from '../kernel/nft.ts';
+import { familyOf, formatCidr, parseCidr } from '../ipam/ip.ts';
+import { DEFAULT_DATA_DIR } from '../cnm/store.ts';
+import { shortHash } from '../cnm/names.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 
 /** The nft table a network owns: `inet cnm_<network>`. */

@@ -1,8 +1,8 @@
-import type { NetConf } from '../../shared/cni/config.ts';
-import { validateIfname } from '../../shared/cni/env.ts';
-import { invalidConfig } from '../../shared/cni/errors.ts';
-import { asObject, optBool, optInt, optString, type Json } from '../../shared/cni/fields.ts';
-import { canonicalIp } from '../../shared/ipam/ip.ts';
+import type { NetConf } from '../cni/config.ts';
+import { validateIfname } from '../cni/env.ts';
+import { invalidConfig } from '../cni/errors.ts';
+import { asObject, optBool, optInt, optString, type Json } from '../cni/fields.ts';
+import { canonicalIp } from '../ipam/ip.ts';
 
 /** A bridge network's options: the reference bridge's keys plus CNM's icc and internal. */
 export interface BridgeOptions {

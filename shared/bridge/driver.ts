@@ -1,17 +1,17 @@
-import { CniError, ErrorCode } from '../../shared/cni/errors.ts';
-import type { Json } from '../../shared/cni/fields.ts';
-import type { IpConfig } from '../../shared/cni/result.ts';
-import type { Driver, DriverContext, JoinInfo } from '../../shared/cnm/driver.ts';
-import { listNetworks } from '../../shared/cnm/inventory.ts';
-import type { EndpointRecord, NetworkRecord } from '../../shared/cnm/records.ts';
-import { withLock } from '../../shared/cnm/store.ts';
-import { addrs, ipBatch, ipJson, type IpRoute } from '../../shared/kernel/iproute.ts';
-import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, readSysctl } from '../../shared/kernel/links.ts';
-import { nftApply, nftList, nftTry } from '../../shared/kernel/nft.ts';
-import { runOk } from '../../shared/kernel/spawn.ts';
-import { lap } from '../../shared/cni/timing.ts';
-import { setSysctls } from '../../shared/kernel/sysctl.ts';
-import { familyOf, formatIp, parseCidr } from '../../shared/ipam/ip.ts';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { Json } from '../cni/fields.ts';
+import type { IpConfig } from '../cni/result.ts';
+import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
+import { listNetworks } from '../cnm/inventory.ts';
+import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
+import { withLock } from '../cnm/store.ts';
+import { addrs, ipBatch, ipJson, type IpRoute } from '../kernel/iproute.ts';
+import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, readSysctl } from '../kernel/links.ts';
+import { nftApply, nftList, nftTry } from '../kernel/nft.ts';
+import { runOk } from '../kernel/spawn.ts';
+import { lap } from '../cni/timing.ts';
+import { setSysctls } from '../kernel/sysctl.ts';
+import { familyOf, formatIp, parseCidr } from '../ipam/ip.ts';
 import { parseBridgeOptions, parsePortMappings, type BridgeOptions, type PortMapping } from './options.ts';
 import {
   addElementsScript,
@@ -29,8 +29,8 @@ import {
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
 import { applyEndpoint } from './apply.ts';
-import { podRoutes, randomMac, requestedMac } from '../../shared/cnm/pod-plan.ts';
-import { randomBytes } from '../../shared/cnm/names.ts';
+import { podRoutes, randomMac, requestedMac } from '../cnm/pod-plan.ts';
+import { randomBytes } from '../cnm/names.ts';
 
 interface BridgeEndpointState {
   hostVeth: string;

@@ -1,10 +1,10 @@
 // Checks a bridge network and an endpoint must pass before anything is touched: each failure names the conflict.
-import { invalidConfig } from '../../shared/cni/errors.ts';
-import { listEndpoints, listNetworks } from '../../shared/cnm/inventory.ts';
-import type { NetworkRecord } from '../../shared/cnm/records.ts';
-import { routes } from '../../shared/kernel/iproute.ts';
-import { isBridge, linkExists } from '../../shared/kernel/links.ts';
-import { formatCidr, parseCidr, type Cidr } from '../../shared/ipam/ip.ts';
+import { invalidConfig } from '../cni/errors.ts';
+import { listEndpoints, listNetworks } from '../cnm/inventory.ts';
+import type { NetworkRecord } from '../cnm/records.ts';
+import { routes } from '../kernel/iproute.ts';
+import { isBridge, linkExists } from '../kernel/links.ts';
+import { formatCidr, parseCidr, type Cidr } from '../ipam/ip.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 
 function overlaps(a: Cidr, b: Cidr): boolean {
