@@ -11,11 +11,12 @@ import { endpointLs, networkInspect, networkLs, networkPrune, networkRm, out, Us
 const USAGE = `usage: cnm [options] COMMAND
 
 The store (what the plugins made):
-  network ls              networks: name, driver, subnets, endpoint count
-  network inspect NAME    one network: driver, options, subnets, gateways, endpoints
+  network ls              networks: name, driver, subnets, endpoint count, stale endpoints (their kernel
+                          state is gone: another boot, or their netns was removed; DEL or GC frees them)
+  network inspect NAME    one network: driver, options, subnets, gateways, drift (kernel objects missing), endpoints
   network rm NAME...      remove networks that have no endpoints (links, nft tables, reservations, record)
   network prune           remove every network that has no endpoints
-  endpoint ls [NETWORK]   endpoints: network, container, ifname, addresses, MAC, netns
+  endpoint ls [NETWORK]   endpoints: network, container, ifname, state (ready, creating, stale), addresses, MAC, netns
 
 A network from a conf dir, as a runtime runs it (cnitool's verbs):
   add NETWORK NETNS       ADD through the network's plugin chain; prints the result

@@ -1,4 +1,4 @@
-import { CniError, ErrorCode } from '../cni/errors.ts';
+import { CniError, ErrorCode, inStep, step } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import type { IpConfig } from '../cni/result.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
@@ -20,6 +20,7 @@ import {
   hostVethName,
   isolationRuleset,
   isolationTable,
+  tableName,
   networkRuleset,
   hostPortKeys,
   removeElementsScript,
@@ -28,29 +29,12 @@ import {
   type HostSide,
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
+import { bridgeNetworkDrift, bridgesLock, createBridgeBatch, endpointStateOf, ensureBridgeNetwork, optionsOf, syncIsolation, type BridgeEndpointState } from './network.ts';
 import { applyEndpoint } from './apply.ts';
 import { podRoutes, randomMac, requestedMac } from '../cnm/pod-plan.ts';
 import { randomBytes } from '../cnm/names.ts';
 
-interface BridgeEndpointState {
-  hostVeth: string;
-  mac: string;
-  portMappings: PortMapping[];
-}
-
-const optionsOf = (net: NetworkRecord) => net.options as unknown as BridgeOptions;
-const stateOf = (ep: EndpointRecord) => ep.driverState as unknown as Partial<BridgeEndpointState>;
-
-/** Rewrites the isolation table from the store: every bridge network's bridge, plus one being created. */
-function syncIsolation(ctx: DriverContext, extra: { name: string; bridge: string } | undefined, without?: string): void {
-  const bridges = listNetworks(ctx.dataDir)
-    .filter((n) => n.driver === 'bridge' && n.name !== without && n.name !== extra?.name)
-    .map((n) => optionsOf(n).bridge);
-  if (extra) bridges.push(extra.bridge);
-  nftApply(isolationRuleset(isolationTable(ctx.dataDir), bridges));
-}
-
-const bridgesLock = (ctx: DriverContext) => `${ctx.dataDir}/locks/_bridges`;
+const stateOf = endpointStateOf;
 
 /** The gateway of each family: what IPAM says, else the subnet's first address when the bridge must be one. */
 function gatewaysOf(ips: IpConfig[], o: BridgeOptions): { gateways: { 4?: string; 6?: string }; bridgeAddrs: string[] } {
@@ -109,20 +93,17 @@ export const bridgeDriver: Driver = {
       if (foreign.length) ipBatch(foreign.map((a) => `addr del ${a} dev ${o.bridge}`));
       try {
         if (createdBridge) {
-          const lines = [`link add ${o.bridge}${o.mtu ? ` mtu ${o.mtu}` : ''} type bridge${o.vlan ? ' vlan_filtering 1' : ''}`];
-          if (o.promiscMode) lines.push(`link set dev ${o.bridge} promisc on`);
-          lines.push(`link set dev ${o.bridge} up`);
           try {
-            ipBatch(lines);
+            ipBatch(createBridgeBatch(o));
           } catch (err) {
             if (o.vlan && /not supported/i.test((err as Error).message)) {
               throw new CniError(ErrorCode.InvalidConfig, `vlan ${o.vlan} needs bridge VLAN filtering, which this node's kernel lacks`, 'remove "vlan" or use a kernel with CONFIG_BRIDGE_VLAN_FILTERING');
             }
-            throw err;
+            throw inStep(`creating bridge ${o.bridge}`, err);
           }
         }
-        nftApply(networkRuleset(net.name, o, net.subnets.map((x) => x.subnet)));
-        syncIsolation(ctx, { name: net.name, bridge: o.bridge });
+        step(`creating nft table inet ${tableName(net.name)}`, () => nftApply(networkRuleset(net.name, o, net.subnets.map((x) => x.subnet))));
+        step(`updating nft table inet ${isolationTable(ctx.dataDir)}`, () => syncIsolation(ctx, { name: net.name, bridge: o.bridge }));
       } catch (err) {
         nftTry(deleteNetworkRuleset(net.name));
         if (createdBridge && linkExists(o.bridge)) ipBatch([`link del ${o.bridge}`]);
@@ -131,6 +112,9 @@ export const bridgeDriver: Driver = {
       return { createdBridge };
     });
   },
+
+  networkDrift: bridgeNetworkDrift,
+  ensureNetwork: ensureBridgeNetwork,
 
   deleteNetwork(ctx, net) {
     const o = optionsOf(net);

@@ -57,3 +57,25 @@ export function asCniError(err: unknown): CniError {
   }
   return new CniError(ErrorCode.Internal, String(err));
 }
+
+/**
+ * An error from inside a named step ("creating bridge cnm0"): a CniError stays as it is (it already says what
+ * to fix); anything else gets the step's name, and a code for what it was (a failed command's, an OS error's
+ * I/O failure) instead of 999.
+ */
+export function inStep(what: string, err: unknown, code?: number): CniError {
+  if (err instanceof CniError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const own = (err as { cniCode?: number } | undefined)?.cniCode;
+  const osError = typeof (err as { errno?: unknown } | undefined)?.errno === 'number';
+  return new CniError(code ?? own ?? (osError ? ErrorCode.IoFailure : ErrorCode.Internal), `${what}: ${message}`);
+}
+
+/** Runs one step, its failures named after it (see inStep). */
+export function step<T>(what: string, fn: () => T, code?: number): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw inStep(what, err, code);
+  }
+}

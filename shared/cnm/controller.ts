@@ -1,5 +1,6 @@
 import type { Attachment } from '../cni/config.ts';
-import { CniError, ErrorCode, invalidConfig } from '../cni/errors.ts';
+import { CniError, ErrorCode, invalidConfig, step } from '../cni/errors.ts';
+import { bootId } from '../kernel/boot.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Invocation } from '../cni/skeleton.ts';
 import type { Dns, IpConfig, Result } from '../cni/result.ts';
@@ -45,10 +46,10 @@ export class NetworkController {
     const { conf } = this.inv;
     const path = networkPath(this.ctx.dataDir, conf.name);
     const existing = readJson<NetworkRecord>(path);
-    if (existing) return { net: this.sameNetwork(existing, options), created: false };
+    if (existing) return { net: this.ensured(this.sameNetwork(existing, options)), created: false };
     return withLock(networkLockPath(this.ctx.dataDir, conf.name), () => {
       const raced = readJson<NetworkRecord>(path);
-      if (raced) return { net: this.sameNetwork(raced, options), created: false };
+      if (raced) return { net: this.ensured(this.sameNetwork(raced, options)), created: false };
       const net: NetworkRecord = {
         name: conf.name,
         driver: this.driver.name,
@@ -59,10 +60,17 @@ export class NetworkController {
       };
       if (this.ipam) net.ipamType = this.ipam.type;
       if (this.ipam?.dir) net.ipamDir = this.ipam.dir;
-      net.state = this.driver.createNetwork(this.ctx, net);
+      net.state = step(`creating network ${net.name}`, () => this.driver.createNetwork(this.ctx, net));
       writeJsonAtomic(path, net);
       return { net, created: true };
     });
+  }
+
+  /** The network's kernel objects as the store says, recreated where they drifted (a reboot, an operator). */
+  private ensured(net: NetworkRecord): NetworkRecord {
+    const repaired = step(`network ${net.name}: checking its kernel objects`, () => this.driver.ensureNetwork(this.ctx, net), ErrorCode.KernelFailure);
+    for (const what of repaired) this.inv.log.warn(`network ${net.name}: repaired: ${what}`);
+    return net;
   }
 
   /** Removes a network this ADD created and that no other endpoint joined meanwhile. */
@@ -112,6 +120,7 @@ export class NetworkController {
       routes: [],
       driverState: {},
       created: new Date().toISOString(),
+      boot: bootId(),
     };
     if (this.ipam) ep.ipamType = this.ipam.type;
     ep.driverState = this.driver.prepare(this.ctx, net, ep);
@@ -122,7 +131,7 @@ export class NetworkController {
     try {
       addressed = this.ipam?.requestAddress(this.attachment);
       lap('ipam');
-      const joined = this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] });
+      const joined = step(`attaching ${env.containerId}/${env.ifname} to network ${conf.name}`, () => this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] }));
       const index = joined.addressedInterface;
       ep.interfaces = joined.interfaces;
       ep.ips = (addressed?.ips ?? []).map((ip): IpConfig => (index >= 0 ? { ...ip, interface: index } : { ...ip })).concat(joined.ips ?? []);
@@ -194,6 +203,8 @@ export class NetworkController {
       const missing = want.filter((a) => !have.includes(a));
       if (missing.length) throw new CniError(ErrorCode.StateMismatch, `prevResult lists ${missing.join(', ')}, which endpoint ${env.ifname} of ${env.containerId} does not hold`);
     }
+    const drift = this.driver.networkDrift(this.ctx, net);
+    if (drift.length) throw new CniError(ErrorCode.StateMismatch, `network ${net.name} has drifted: ${drift.join('; ')}`, 'the next ADD on this network repairs it');
     this.driver.check(this.ctx, net, ep, Sandbox.require(env.containerId, env.netns));
     this.ipam?.check(this.attachment);
   }

@@ -45,6 +45,19 @@ export interface Driver {
   createNetwork(ctx: DriverContext, net: NetworkRecord): Json;
   deleteNetwork(ctx: DriverContext, net: NetworkRecord): void;
   /**
+   * What of the network's kernel objects is missing or wrong, one phrase each ("bridge cnm0 is missing"); empty
+   * when everything is in place. Reads only, and cheaply: every ADD asks (through ensureNetwork), CHECK and
+   * `cnm network inspect` report it.
+   */
+  networkDrift(ctx: DriverContext, net: NetworkRecord): string[];
+  /**
+   * Makes the network's kernel objects exist and match again (after a reboot, an operator's `ip link del`,
+   * another tool flushing nftables), restoring what its endpoints had put in them. Called on every ADD of an
+   * existing network, so it reads before it writes; returns what it repaired. Throws a CniError naming what
+   * could not be recreated.
+   */
+  ensureNetwork(ctx: DriverContext, net: NetworkRecord): string[];
+  /**
    * Decides the endpoint's names and undo information before anything is touched; the controller stores it
    * as driverState, so a DEL after an ADD killed half-way knows what to remove.
    */
@@ -68,6 +81,8 @@ export const NOTHING_TO_MANAGE = {
   validate: () => ({}),
   createNetwork: () => ({}),
   deleteNetwork() {},
+  networkDrift: () => [],
+  ensureNetwork: () => [],
   prepare: () => ({}),
   leave() {},
   status() {},

@@ -40,4 +40,6 @@ export interface EndpointRecord {
   /** The driver's undo information (host-side link names, rules...). */
   driverState: Json;
   created: string;
+  /** The boot the endpoint was made in (/proc/sys/kernel/random/boot_id): another one means a reboot took its kernel state. */
+  boot?: string;
 }

@@ -7,8 +7,8 @@ import { listEndpoints, readNetwork } from './inventory.ts';
 import { endpointDir, networkLockPath, networkPath } from './paths.ts';
 import { removeFile, withLock } from './store.ts';
 
-/** What `cnm network rm` needs of a driver context: the store, no CNI invocation. */
-function operatorContext(dataDir: string, network: string, log: Log): DriverContext {
+/** What `cnm network rm` and `inspect` need of a driver context: the store, no CNI invocation. */
+export function operatorContext(dataDir: string, network: string, log: Log): DriverContext {
   const conf: NetConf = { cniVersion: '1.1.0', name: network, type: 'cnm', runtimeConfig: {}, raw: {} };
   return { conf, env: { command: 'DEL', containerId: '', netns: '', ifname: '', args: [], path: [] }, log, dataDir };
 }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { CniError, ErrorCode } from '../cni/errors.ts';
 import { CommandError, run, runDetached } from './spawn.ts';
 
 /** Facts about the node's links read from /sys: no process needed. */
@@ -37,6 +38,29 @@ export function bridgePortFlag(name: string, flag: 'hairpin_mode' | 'isolated'):
   }
 }
 
+/**
+ * How a link got its MAC (/sys addr_assign_type): a bridge made without one has 1 (random) and then takes its
+ * lowest port's, so its MAC changes when that port goes; 3 (set) means someone gave it one.
+ */
+export function macAssignType(name: string): number | undefined {
+  try {
+    return Number(readFileSync(sys(name, 'addr_assign_type'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export const MAC_SET = 3;
+
+/** Whether the link is administratively up (IFF_UP in /sys flags). */
+export function linkUp(name: string): boolean {
+  try {
+    return (Number(readFileSync(sys(name, 'flags'), 'utf8')) & 1) === 1;
+  } catch {
+    return false;
+  }
+}
+
 export function readSysctl(key: string): string | undefined {
   try {
     return readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8').trim();
@@ -47,7 +71,13 @@ export function readSysctl(key: string): string | undefined {
 
 /** A link's index (`iflink`: for a veth, its peer's index in the peer's namespace). */
 export function linkIndex(name: string, which: 'ifindex' | 'iflink' = 'ifindex'): number {
-  const n = Number(readFileSync(sys(name, which), 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(sys(name, which), 'utf8');
+  } catch {
+    throw new CniError(ErrorCode.KernelFailure, `link ${name} does not exist on this node (no ${sys(name)})`);
+  }
+  const n = Number(text);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`no ${which} for link ${name}`);
   return n;
 }

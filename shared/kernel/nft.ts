@@ -1,4 +1,39 @@
 import { run, CommandError, type RunResult } from './spawn.ts';
+import { NetlinkBatch, type NftFamily } from './netlink/message.ts';
+import { errnoText, netlinkAvailable, NetlinkSocket, NETLINK_NETFILTER } from './netlink/socket.ts';
+
+export interface NftTableRef {
+  family: NftFamily;
+  name: string;
+}
+
+const ENOENT = 2;
+
+/**
+ * Which of these tables exist, in order. Under Bun one netfilter netlink round trip (~0.1 ms, no process);
+ * elsewhere one `nft list tables` (a process, 2-3 ms).
+ */
+export function nftTablesExist(tables: NftTableRef[]): boolean[] {
+  if (tables.length === 0) return [];
+  if (netlinkAvailable()) {
+    const batch = new NetlinkBatch();
+    for (const t of tables) batch.getNftTable(t.family, t.name);
+    const sock = NetlinkSocket.open(undefined, NETLINK_NETFILTER);
+    try {
+      return sock.errnos(batch).map((errno, i) => {
+        if (errno === 0) return true;
+        if (errno === ENOENT) return false;
+        throw new Error(`asking netfilter for table ${tables[i]!.family} ${tables[i]!.name}: ${errnoText(errno)}`);
+      });
+    } finally {
+      sock.close();
+    }
+  }
+  const r = run('nft', ['list', 'tables']);
+  if (r.status !== 0) throw new CommandError(['nft', 'list', 'tables'], r);
+  const have = new Set(r.stdout.split('\n').map((l) => l.trim()));
+  return tables.map((t) => have.has(`table ${t.family} ${t.name}`));
+}
 
 /** Applies an nft script as one transaction: all of it or none. */
 export function nftApply(script: string): void {

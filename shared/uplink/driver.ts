@@ -1,4 +1,4 @@
-import { CniError, ErrorCode, invalidConfig } from '../cni/errors.ts';
+import { CniError, ErrorCode, invalidConfig, step } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import { lap } from '../cni/timing.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
@@ -7,7 +7,8 @@ import { podBatch, randomMac, requestedMac } from '../cnm/pod-plan.ts';
 import { randomBytes } from '../cnm/names.ts';
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { addrs, ipBatch, ipJson, routes, type IpLink } from '../kernel/iproute.ts';
-import { linkExists } from '../kernel/links.ts';
+import { linkExists, linkUp } from '../kernel/links.ts';
+import { CommandError, run } from '../kernel/spawn.ts';
 import { familyOf } from '../ipam/ip.ts';
 import { parseUplinkOptions, type UplinkKind, type UplinkOptions } from './options.ts';
 
@@ -77,6 +78,32 @@ export function uplinkDriver(kind: UplinkKind): Driver {
         throw new CniError(ErrorCode.InvalidConfig, `cannot make VLAN ${o.vlan.id} on ${o.vlan.base} for master ${master}: ${(err as Error).message}`, 'does the kernel have 8021q?');
       }
       return { master, createdParent: true } satisfies UplinkState as unknown as Json;
+    },
+
+    networkDrift(_ctx, net) {
+      const o = optionsOf(net);
+      const master = stateOf(net).master;
+      if (o.linkInContainer) return [];
+      if (!linkExists(master)) return [`master ${master} is missing${stateOf(net).createdParent ? ' (the VLAN parent this network made)' : ''}`];
+      return stateOf(net).createdParent && !linkUp(master) ? [`master ${master} is down`] : [];
+    },
+
+    /** A VLAN parent the network made is made again (after a reboot, say); an interface of the node's is not ours to make. */
+    ensureNetwork(ctx, net) {
+      const drift = this.networkDrift(ctx, net);
+      const o = optionsOf(net);
+      const master = stateOf(net).master;
+      if (drift.length === 0 || !stateOf(net).createdParent || !o.vlan) return [];
+      if (!linkExists(o.vlan.base)) throw new CniError(ErrorCode.KernelFailure, `network ${net.name}: VLAN parent ${master} is missing and cannot be recreated: its link ${o.vlan.base} is gone too`);
+      step(`network ${net.name}: VLAN parent ${master} is missing and could not be recreated`, () => {
+        // Two ADDs may race to make it: the loser finds it there.
+        if (!linkExists(master)) {
+          const r = run('ip', ['link', 'add', 'link', o.vlan!.base, 'name', master, 'type', 'vlan', 'id', String(o.vlan!.id)]);
+          if (r.status !== 0 && !linkExists(master)) throw new CommandError(['ip', 'link', 'add', 'link', o.vlan!.base, 'name', master, 'type', 'vlan', 'id', String(o.vlan!.id)], r);
+        }
+        ipBatch([`link set dev ${master} up`]);
+      }, ErrorCode.KernelFailure);
+      return drift;
     },
 
     deleteNetwork(ctx: DriverContext, net) {

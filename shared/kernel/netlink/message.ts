@@ -21,6 +21,12 @@ const RTPROT_BOOT = 3;
 const RT_SCOPE_UNIVERSE = 0;
 const RT_SCOPE_LINK = 253;
 const RTN_UNICAST = 1;
+const NFNL_SUBSYS_NFTABLES = 10;
+const NFT_MSG_GETTABLE = 1;
+const NFTA_TABLE_NAME = 1;
+const NFPROTO: Record<NftFamily, number> = { inet: 1, bridge: 7 };
+
+export type NftFamily = 'inet' | 'bridge';
 
 /** An address as bytes: 4 for IPv4, 16 for IPv6 (text as `ip` takes it). */
 export function addressBytes(text: string): { family: number; bytes: Uint8Array } {
@@ -181,6 +187,17 @@ export class NetlinkBatch {
     if (Number(prefix) > 0) this.attr(RTA_DST, () => this.raw(d.bytes));
     if (gw) this.attr(RTA_GATEWAY, () => this.raw(addressBytes(gw).bytes));
     this.attr(RTA_OIF, () => this.u32(index));
+    this.end();
+    return this;
+  }
+
+  /** `nft list table FAMILY NAME`, for a NETLINK_NETFILTER socket: ENOENT when the table is missing. */
+  getNftTable(family: NftFamily, name: string): this {
+    this.begin((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, 0, `nft list table ${family} ${name}`);
+    this.u8(NFPROTO[family]);
+    this.u8(0);
+    this.u16(0);
+    this.str(NFTA_TABLE_NAME, name);
     this.end();
     return this;
   }

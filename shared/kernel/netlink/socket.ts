@@ -24,6 +24,9 @@ const SOCK_CLOEXEC = 0x80000;
 const O_RDONLY_CLOEXEC = 0x80000;
 const CLONE_NEWNET = 0x40000000;
 const NLMSG_ERROR = 2;
+/** The netlink families opened here: rtnetlink (links, addresses, routes) and nfnetlink (nftables). */
+export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 
 let ffi: { libc: Libc; ptr: BunFfi['ptr'] } | null | undefined;
 
@@ -67,6 +70,10 @@ const ERRNO: Record<number, string> = {
   101: 'Network is unreachable',
 };
 
+export function errnoText(errno: number): string {
+  return ERRNO[errno] ?? `errno ${errno}`;
+}
+
 function cString(s: string): Uint8Array {
   const b = new Uint8Array(Buffer.byteLength(s) + 1);
   new TextEncoder().encodeInto(s, b);
@@ -82,7 +89,7 @@ export class NetlinkSocket {
   ) {}
 
   /** A socket in the namespace at `netns` (the node's own when undefined). */
-  static open(netns?: string): NetlinkSocket {
+  static open(netns?: string, protocol = NETLINK_ROUTE): NetlinkSocket {
     const f = load();
     if (!f) throw new Error('netlink needs Bun');
     const { libc, ptr } = f;
@@ -93,7 +100,7 @@ export class NetlinkSocket {
       return fd;
     };
     if (!netns) {
-      const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+      const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
       if (fd < 0) throw new CniError(ErrorCode.KernelFailure, 'cannot open a netlink socket');
       return new NetlinkSocket(fd, -1);
     }
@@ -102,7 +109,7 @@ export class NetlinkSocket {
     try {
       // A socket belongs to the namespace it is made in: enter, make it, come back.
       if (libc.setns(target, CLONE_NEWNET) !== 0) throw new CniError(ErrorCode.KernelFailure, `cannot enter network namespace ${netns}`);
-      const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+      const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
       if (libc.setns(home, CLONE_NEWNET) !== 0) throw new CniError(ErrorCode.KernelFailure, 'cannot return to the node\'s network namespace');
       if (fd < 0) throw new CniError(ErrorCode.KernelFailure, `cannot open a netlink socket in ${netns}`);
       return new NetlinkSocket(fd, target);
@@ -113,13 +120,23 @@ export class NetlinkSocket {
 
   /** Sends a batch and reads one ACK per message; the first refusal is thrown, naming its message. */
   run(batch: NetlinkBatch): void {
+    const errnos = this.errnos(batch);
+    const seq = errnos.findIndex((e) => e !== 0);
+    if (seq >= 0) throw new CniError(ErrorCode.KernelFailure, `netlink ${batch.what[seq] ?? `message ${seq}`}: ${errnoText(errnos[seq]!)}`);
+  }
+
+  /**
+   * Sends a batch and returns each message's errno (0: done), in order. Replies other than ACKs (a GET's
+   * answer) are skipped: a probe asks only whether the object is there.
+   */
+  errnos(batch: NetlinkBatch): number[] {
     const { libc, ptr } = load()!;
     const out = batch.bytes;
     if (Number(libc.send(this.fd, ptr(out), out.length, 0)) !== out.length) throw new CniError(ErrorCode.KernelFailure, 'netlink send failed');
     const buf = new Uint8Array(65536);
     const dv = new DataView(buf.buffer);
+    const result = new Array<number>(batch.count).fill(0);
     let acked = 0;
-    let failure: CniError | undefined;
     while (acked < batch.count) {
       const n = Number(libc.recv(this.fd, ptr(buf), buf.length, 0));
       if (n <= 0) throw new CniError(ErrorCode.KernelFailure, 'netlink recv failed');
@@ -127,17 +144,14 @@ export class NetlinkSocket {
         const len = dv.getUint32(off, true);
         if (dv.getUint16(off + 4, true) === NLMSG_ERROR) {
           acked++;
-          const errno = -dv.getInt32(off + 16, true);
-          const seq = dv.getUint32(off + 24, true);
-          if (errno !== 0 && !failure) {
-            failure = new CniError(ErrorCode.KernelFailure, `netlink ${batch.what[seq] ?? `message ${seq}`}: ${ERRNO[errno] ?? `errno ${errno}`}`);
-          }
+          const seq = dv.getUint32(off + 8, true); // the ACK carries the request's sequence number
+          if (seq < result.length) result[seq] = -dv.getInt32(off + 16, true);
         }
         if (len < 16) break;
         off += (len + 3) & ~3;
       }
     }
-    if (failure) throw failure;
+    return result;
   }
 
   close(): void {
