@@ -76,7 +76,15 @@ expect "vlan: up0.10 does not exist before the first ADD" sh -c "! $IP link show
 expect "vlan: ADD pod e on parent up0.10" cni cnm-ipvlan ADD ce e "$VLAN"
 expect "vlan: up0.10 is an 802.1q link with id 10 on up0" sh -c "$IP -d link show up0.10 | grep -q 'vlan protocol 802.1Q id 10'"
 expect "vlan: the pod reaches the outside host over VLAN 10" reach e 198.18.60.2 9010 vlan-out
+# A reboot: pod e's namespace and the VLAN parent are gone, the data dir is kept.
+$IP netns del e
+$IP link del up0.10
+$IP netns add g
+expect "vlan reboot: a new pod's ADD recreates parent up0.10" cni cnm-ipvlan ADD cg g "$VLAN"
+expect "vlan reboot: up0.10 is again VLAN 10 on up0" sh -c "$IP -d link show up0.10 | grep -q 'vlan protocol 802.1Q id 10'"
+expect "vlan reboot: the new pod reaches the outside host over VLAN 10" reach g 198.18.60.2 9010 vlan-out
 expect "vlan: DEL pod e" cni cnm-ipvlan DEL ce e "$VLAN"
+expect "vlan reboot: DEL of the new pod" cni cnm-ipvlan DEL cg g "$VLAN"
 expect "vlan: cnm network rm removes the network" $BIN/cnm --data-dir $DATA network rm vlan10
 expect "vlan: up0.10 is gone with the network" sh -c "! $IP link show up0.10"
 
