@@ -18,6 +18,11 @@ const cid = () => `l${process.pid}x${seq++}`;
 /** Reserved addresses of the store, as files named after them. */
 const reserved = () => filesUnder(`${dataDir}/ipam`).filter((f) => /\/[0-9a-f.:]+$/.test(f) && !f.includes('last_reserved')).map((f) => f.split('/').pop()!).sort();
 const sys = (link: string, file: string) => readFileSync(`/sys/class/net/${link}/${file}`, 'utf8').trim();
+/**
+ * What this process's tests left on the node: links and tables named after it (other suites of other processes
+ * may be running beside this one; theirs are not ours to judge).
+ */
+const ours = async () => (await leftovers(dataDir)).filter((x) => x.includes(String(process.pid)) || x.includes(isolationTableOf(dataDir)));
 const cnm = (...args: string[]) => execa(bin('cnm'), ['--data-dir', dataDir, ...args], { reject: false });
 
 test.before(snapshotVeths);
@@ -80,7 +85,7 @@ test('reboot: with the kernel state gone and the data dir kept, a new pod reache
 
   assert.is((await del(net.conf, pod, id)).exitCode, 0);
   assert.is((await cnm('network', 'rm', net.name)).exitCode, 0);
-  assert.equal(await leftovers(dataDir), []);
+  assert.equal(await ours(), [], 'no bridge or nft table left');
 });
 
 test('reboot: an endpoint recorded under another boot id is listed as stale', async () => {
@@ -218,7 +223,26 @@ test('drift: the nft table, then the bridge, removed under running pods: CHECK n
 
   for (const [ns, id] of [[a, ida], [b, idb], [repair1, idc], [repair2, idd]] as const) assert.is((await del(net.conf, ns, id)).exitCode, 0);
   assert.is((await cnm('network', 'rm', net.name)).exitCode, 0);
-  assert.equal(await leftovers(dataDir), []);
+  assert.equal(await ours(), [], 'no bridge or nft table left');
+});
+
+test('a bridge an older cnm-cni made without a MAC of its own gets its current MAC pinned by the next ADD', async () => {
+  const net = bridgeNetwork(dataDir);
+  const [a, b] = [await createNetns('pa'), await createNetns('pb')];
+  const [ida, idb] = [cid(), cid()];
+  await mustAdd(net.conf, a, ida);
+  // What an older cnm-cni left: a bridge it made (the record says so) whose MAC is a port's.
+  await execa('ip', ['link', 'del', net.bridge]);
+  await execa('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+  const record = `${dataDir}/networks/${net.name}.json`;
+  const rec = JSON.parse(readFileSync(record, 'utf8')) as { state: { createdBridge: boolean } };
+  assert.is(rec.state.createdBridge, true);
+  assert.is(sys(net.bridge, 'addr_assign_type'), '1', 'a bridge made without a MAC');
+  const before = sys(net.bridge, 'address');
+  await mustAdd(net.conf, b, idb);
+  assert.is(sys(net.bridge, 'addr_assign_type'), '3', 'its MAC is set now');
+  assert.is(sys(net.bridge, 'address'), before, 'and is the one it had: running pods keep their gateway');
+  for (const [ns, id] of [[a, ida], [b, idb]] as const) assert.is((await del(net.conf, ns, id)).exitCode, 0);
 });
 
 test.run();

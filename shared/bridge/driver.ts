@@ -3,7 +3,7 @@ import type { Json } from '../cni/fields.ts';
 import type { IpConfig } from '../cni/result.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
 import { listNetworks } from '../cnm/inventory.ts';
-import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
+import type { NetworkRecord } from '../cnm/records.ts';
 import { withLock } from '../cnm/store.ts';
 import { addrs, ipBatch, ipJson, type IpRoute } from '../kernel/iproute.ts';
 import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, readSysctl } from '../kernel/links.ts';
@@ -12,13 +12,12 @@ import { runOk } from '../kernel/spawn.ts';
 import { lap } from '../cni/timing.ts';
 import { setSysctls } from '../kernel/sysctl.ts';
 import { familyOf, formatIp, parseCidr } from '../ipam/ip.ts';
-import { parseBridgeOptions, parsePortMappings, type BridgeOptions, type PortMapping } from './options.ts';
+import { parseBridgeOptions, parsePortMappings, type BridgeOptions } from './options.ts';
 import {
   addElementsScript,
   deleteNetworkRuleset,
   endpointElements,
   hostVethName,
-  isolationRuleset,
   isolationTable,
   tableName,
   networkRuleset,

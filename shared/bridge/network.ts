@@ -10,7 +10,7 @@ import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { withLock } from '../cnm/store.ts';
 import { formatIp, parseCidr } from '../ipam/ip.ts';
 import { ipBatch } from '../kernel/iproute.ts';
-import { linkExists, linkMaster, linkUp, MAC_SET, macAssignType, readSysctl } from '../kernel/links.ts';
+import { linkExists, linkMac, linkMaster, linkUp, MAC_SET, macAssignType, readSysctl } from '../kernel/links.ts';
 import { nftApply, nftTablesExist, type NftTableRef } from '../kernel/nft.ts';
 import { runOk } from '../kernel/spawn.ts';
 import { setSysctls } from '../kernel/sysctl.ts';
@@ -167,7 +167,8 @@ export function ensureBridgeNetwork(ctx: DriverContext, net: NetworkRecord): str
     const what = `network ${net.name}`;
     if (d.bridgeMissing) step(`${what}: bridge ${o.bridge} is missing and could not be recreated`, () => recreateBridge(ctx, net, o), ErrorCode.KernelFailure);
     const fix: string[] = [];
-    if (d.bridgeMacBorrowed) fix.push(`link set dev ${o.bridge} address ${bridgeMac(o.bridge)}`);
+    // Pinned to the MAC it has now: running pods hold it for their gateway, so it must not change under them.
+    if (d.bridgeMacBorrowed) fix.push(`link set dev ${o.bridge} address ${linkMac(o.bridge) ?? bridgeMac(o.bridge)}`);
     if (d.bridgeDown) fix.push(`link set dev ${o.bridge} up`);
     if (fix.length) step(`${what}: bridge ${o.bridge} could not be set right`, () => ipBatch(fix), ErrorCode.KernelFailure);
     if (d.tablesMissing.length) {

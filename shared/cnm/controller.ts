@@ -68,8 +68,10 @@ export class NetworkController {
 
   /** The network's kernel objects as the store says, recreated where they drifted (a reboot, an operator). */
   private ensured(net: NetworkRecord): NetworkRecord {
+    lap('store');
     const repaired = step(`network ${net.name}: checking its kernel objects`, () => this.driver.ensureNetwork(this.ctx, net), ErrorCode.KernelFailure);
     for (const what of repaired) this.inv.log.warn(`network ${net.name}: repaired: ${what}`);
+    lap('ensure');
     return net;
   }
 
