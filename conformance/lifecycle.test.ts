@@ -18,11 +18,7 @@ const cid = () => `l${process.pid}x${seq++}`;
 /** Reserved addresses of the store, as files named after them. */
 const reserved = () => filesUnder(`${dataDir}/ipam`).filter((f) => /\/[0-9a-f.:]+$/.test(f) && !f.includes('last_reserved')).map((f) => f.split('/').pop()!).sort();
 const sys = (link: string, file: string) => readFileSync(`/sys/class/net/${link}/${file}`, 'utf8').trim();
-/**
- * What this process's tests left on the node: links and tables named after it (other suites of other processes
- * may be running beside this one; theirs are not ours to judge).
- */
-const ours = async () => (await leftovers(dataDir)).filter((x) => x.includes(String(process.pid)) || x.includes(isolationTableOf(dataDir)));
+const ours = () => leftovers(dataDir);
 const cnm = (...args: string[]) => execa(bin('cnm'), ['--data-dir', dataDir, ...args], { reject: false });
 
 test.before(snapshotVeths);

@@ -78,24 +78,38 @@ let vethsBefore: Set<string> | undefined;
 export async function snapshotVeths(): Promise<void> {
   vethsBefore ??= new Set(await nodeLinks('cnmv'));
 }
-async function newVeths(): Promise<string[]> {
-  return (await nodeLinks('cnmv')).filter((l) => !vethsBefore?.has(l));
+/**
+ * The node's test objects that this process made: its bridges and tables carry its pid (suites run side by side
+ * on a developer's machine), and new veths count when they hang off one of its bridges or off none.
+ */
+async function ownLinks(): Promise<{ links: string[]; veths: string[] }> {
+  const mine = String(process.pid % 10000);
+  const { stdout } = await execa('ip', ['-j', 'link', 'show']);
+  const all = JSON.parse(stdout) as Array<{ ifname: string; master?: string }>;
+  const links = all.map((l) => l.ifname).filter((n) => n.startsWith(LINK_PREFIX) && n.includes(mine));
+  const veths = all
+    .filter((l) => l.ifname.startsWith('cnmv') && !vethsBefore?.has(l.ifname) && (!l.master || links.includes(l.master)))
+    .map((l) => l.ifname);
+  return { links, veths };
+}
+
+async function ownTables(dataDir: string): Promise<string[]> {
+  return [...(await nftTables(`cnm_${LINK_PREFIX}${process.pid}`)), ...(await nftTables(isolationTableOf(dataDir)))];
 }
 
 /** What a bridge test may leave: nothing. Lists what is there. */
 export async function leftovers(dataDir: string): Promise<string[]> {
-  const links = await nodeLinks(LINK_PREFIX);
-  const veths = await newVeths();
-  const tables = [...(await nftTables(`cnm_${LINK_PREFIX}`)), ...(await nftTables(isolationTableOf(dataDir)))];
-  return [...links.filter((l) => !l.startsWith('cnmtup')), ...veths, ...tables];
+  const { links, veths } = await ownLinks();
+  return [...links.filter((l) => !l.startsWith('cnmtup')), ...veths, ...(await ownTables(dataDir))];
 }
 
 /** Removes whatever a failed test left: networks through `cnm network rm`, then anything still named ours. */
 export async function forceCleanup(dataDir: string): Promise<void> {
   await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'prune'], { reject: false });
   await cleanupLinks();
-  for (const l of [...(await nodeLinks(LINK_PREFIX)), ...(await newVeths())]) await execa('ip', ['link', 'del', l], { reject: false });
-  for (const t of [...(await nftTables(`cnm_${LINK_PREFIX}`)), ...(await nftTables(isolationTableOf(dataDir)))]) {
+  const { links, veths } = await ownLinks();
+  for (const l of [...links, ...veths]) await execa('ip', ['link', 'del', l], { reject: false });
+  for (const t of await ownTables(dataDir)) {
     const [family, name] = t.split(' ');
     await execa('nft', ['delete', 'table', family!, name!], { reject: false });
   }
