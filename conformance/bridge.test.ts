@@ -2,7 +2,8 @@
 import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bin } from './harness/bins.ts';
+import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
+import { ConflistRunner } from './harness/conflist.ts';
 import { add, bridgeNetwork, check, del, errorCode, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { cleanupNetns, createNetns } from './harness/netns.ts';
@@ -192,6 +193,22 @@ test('CHECK passes on a healthy pod and fails when its address or veth is gone; 
   const links = await execa('ip', ['-n', b.name, 'link', 'show', 'eth0'], { reject: false });
   assert.is(links.exitCode, 1, 'GC removed the collected pod interface');
   void pb;
+});
+
+test("cnitool's gc (no list) through a libcni-style runner collects every pod, one the cache lost too", async () => {
+  const net = bridgeNetwork(dataDir);
+  const { name, cniVersion, ...plugin } = net.conf as { name: string; cniVersion: string; type: string };
+  const runner = new ConflistRunner({ cniVersion, name, plugins: [plugin] }, [BIN_DIR, REFERENCE_DIR], `${dataDir}/libcni-cache`);
+  const [a, b] = [await createNetns('a'), await createNetns('b')];
+  await runner.add({ containerId: cid(), netns: a.path, ifname: 'eth0' });
+  await mustAdd(net.conf, b, cid());
+  assert.is(reservations().length, 2);
+  await runner.gc();
+  assert.equal(filesUnder(`${dataDir}/endpoints`), [], 'no endpoint record is left');
+  assert.equal(reservations(), [], 'no reservation is left');
+  for (const ns of [a, b]) assert.is((await execa('ip', ['-n', ns.name, 'link', 'show', 'eth0'], { reject: false })).exitCode, 1, `eth0 is gone from ${ns.name}`);
+  await rm(net.name);
+  assert.equal(await leftovers(dataDir), []);
 });
 
 test('bad configs are refused before anything is touched, each naming the conflict', async () => {

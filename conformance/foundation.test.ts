@@ -215,10 +215,22 @@ test(`[${FORMAT}] a conflist runs as libcni runs it: ADD in order with prevResul
   await runner11.add(a);
   await runner11.add(b);
   await runner11.status();
-  await runner11.gc([{ containerId: a.containerId, ifname: a.ifname }]);
-  assert.equal(endpointRecords(), [`chain/${a.containerId}:eth0.json`], 'GC removed the attachment not listed');
-  await runner11.del(a);
-  assert.equal(endpointRecords(), []);
+  // An attachment libcni's cache does not know (its entry lost): only the plugin's own GC can find it.
+  const leak = async () => {
+    const id = cid();
+    const r = await invoke(bin('cnm-null'), env('ADD', id), { ...list11.plugins[0], name: 'chain', cniVersion: '1.1.0' });
+    assert.is(r.exitCode, 0, r.stdout);
+    return id;
+  };
+  const leaked = await leak();
+  await runner11.gc([{ containerID: a.containerId, ifname: a.ifname }]);
+  assert.equal(endpointRecords(), [`chain/${a.containerId}:eth0.json`], 'GC with a list (sent under both keys, as libcni does) kept only it');
+  assert.not.ok(endpointRecords().some((f) => f.includes(leaked)), 'the uncached attachment went by the plugin\'s GC');
+
+  // cnitool's `gc` sends no list: nothing is valid, so the cached attachment and another leaked one both go.
+  await leak();
+  await runner11.gc();
+  assert.equal(endpointRecords(), [], 'GC without a list collected everything');
 });
 
 test.run();

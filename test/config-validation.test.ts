@@ -70,6 +70,15 @@ test('GC valid attachments are read', () => {
   assert.is(code(() => parseNetConf({ ...base, 'cni.dev/valid-attachments': [{ containerID: 'a' }] })), 7);
 });
 
+test('GC: the older key cni.dev/attachments is read; a missing or null list is empty (nothing valid)', () => {
+  const a = [{ containerID: 'a', ifname: 'eth0' }];
+  assert.equal(parseNetConf({ ...base, 'cni.dev/attachments': a }).validAttachments, a);
+  assert.equal(parseNetConf({ ...base, 'cni.dev/valid-attachments': a, 'cni.dev/attachments': [] }).validAttachments, a, 'the spec key wins');
+  assert.equal(parseNetConf(base).validAttachments, []);
+  assert.equal(parseNetConf({ ...base, 'cni.dev/valid-attachments': null }).validAttachments, [], "Go's nil slice");
+  assert.is(code(() => parseNetConf({ ...base, 'cni.dev/attachments': 'a' })), 7);
+});
+
 test('bad JSON is error 6', () => {
   assert.is(code(() => decodeJson('{')), 6);
   assert.is(code(() => decodeJson('[]')), 6);

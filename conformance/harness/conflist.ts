@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { atLeast } from '../../shared/cni/version.ts';
 import { invoke, type Invocation } from './plugin.ts';
 
 /** A network configuration list, as runtimes read it from /etc/cni/net.d. */
@@ -27,9 +27,28 @@ export class ChainError extends Error {
   }
 }
 
+/** libcni's cache entry (results/NETWORK-CONTAINER-IFNAME): what DEL, CHECK and GC read back. */
+interface CacheEntry {
+  kind: 'cniCacheV1';
+  containerId: string;
+  ifName: string;
+  networkName: string;
+  netns?: string;
+  cniArgs?: string;
+  capabilityArgs?: Record<string, unknown>;
+  result: Record<string, unknown>;
+}
+
+/** The GC attachment libcni marshals: `{"containerID", "ifname"}`. */
+export interface GcAttachment {
+  containerID: string;
+  ifname: string;
+}
+
 /**
- * Runs a conflist the way libcni does: ADD through the plugins in order with prevResult, the final result
- * cached for DEL and CHECK; DEL in reverse with the cached result; GC and STATUS to every plugin.
+ * Runs a conflist the way libcni (1.2.3 and later: the spec-1.1 GC) does: ADD through the plugins in order with
+ * prevResult, the final result cached for DEL and CHECK; DEL in reverse with the cached result; GC and STATUS to
+ * every plugin.
  */
 export class ConflistRunner {
   constructor(
@@ -73,16 +92,31 @@ export class ConflistRunner {
       prev = r.json;
     }
     mkdirSync(`${this.cacheDir}/results`, { recursive: true });
-    writeFileSync(this.cachePath(att), JSON.stringify(prev));
+    const entry: CacheEntry = {
+      kind: 'cniCacheV1',
+      containerId: att.containerId,
+      ifName: att.ifname,
+      networkName: this.list.name,
+      netns: att.netns,
+      cniArgs: att.args,
+      capabilityArgs: att.capabilityArgs,
+      result: prev ?? {},
+    };
+    writeFileSync(this.cachePath(att), JSON.stringify(entry));
     return prev ?? {};
   }
 
-  cached(att: Attachment): Record<string, unknown> | undefined {
+  private cacheEntry(file: string): CacheEntry | undefined {
     try {
-      return JSON.parse(readFileSync(this.cachePath(att), 'utf8'));
+      const entry = JSON.parse(readFileSync(file, 'utf8')) as CacheEntry;
+      return entry.kind === 'cniCacheV1' ? entry : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  cached(att: Attachment): Record<string, unknown> | undefined {
+    return this.cacheEntry(this.cachePath(att))?.result;
   }
 
   async check(att: Attachment): Promise<void> {
@@ -103,11 +137,35 @@ export class ConflistRunner {
     rmSync(this.cachePath(att), { force: true });
   }
 
-  async gc(valid: Array<{ containerId: string; ifname: string }>): Promise<void> {
-    const attachments = valid.map((a) => ({ containerID: a.containerId, ifname: a.ifname }));
+  /** The attachments this network's cache holds, as libcni's GetCachedAttachments reads them. */
+  cachedAttachments(): Attachment[] {
+    let names: string[] = [];
+    try {
+      names = readdirSync(`${this.cacheDir}/results`).sort();
+    } catch {
+      return [];
+    }
+    return names
+      .map((n) => this.cacheEntry(`${this.cacheDir}/results/${n}`))
+      .filter((e): e is CacheEntry => e !== undefined && e.networkName === this.list.name && e.ifName !== '')
+      .map((e) => ({ containerId: e.containerId, netns: e.netns ?? '', ifname: e.ifName, args: e.cniArgs, capabilityArgs: e.capabilityArgs }));
+  }
+
+  /**
+   * libcni's GCNetworkList: a DEL for every cached attachment not listed valid, then (cniVersion 1.1.0+) GC to
+   * every plugin with no attachment env. `valid` undefined is cnitool's `gc` (GCArgs nil): no list is sent and
+   * nothing is valid; a list is sent under both keys, the spec's and its earlier spelling, as libcni 1.2.3+ does.
+   */
+  async gc(valid?: GcAttachment[]): Promise<void> {
+    const keep = new Set((valid ?? []).map((a) => `${a.containerID}/${a.ifname}`));
+    for (const att of this.cachedAttachments()) {
+      if (!keep.has(`${att.containerId}/${att.ifname}`)) await this.del(att);
+    }
+    if (!atLeast(this.list.cniVersion, '1.1.0')) return;
+    const inject: Record<string, unknown> = { name: this.list.name, cniVersion: this.list.cniVersion };
+    if (valid) Object.assign(inject, { 'cni.dev/valid-attachments': valid, 'cni.dev/attachments': valid });
     for (const plugin of this.list.plugins) {
-      const conf = { ...this.pluginConf(plugin, undefined, undefined), 'cni.dev/valid-attachments': attachments };
-      const r = await this.run('GC', plugin, undefined, conf);
+      const r = await invoke(this.find(plugin.type), { command: 'GC', containerId: '', netns: '', ifname: '', args: '', path: this.binDirs.join(':') }, { ...plugin, ...inject });
       if (r.exitCode !== 0) throw new ChainError(plugin.type, r);
     }
   }
@@ -119,3 +177,4 @@ export class ConflistRunner {
     }
   }
 }
+

@@ -136,7 +136,9 @@ export class LibCni {
   gc(list: NetworkConfigList): void {
     if (!atLeast(list.cniVersion, '1.1.0')) return;
     const valid = this.cachedAttachments(list);
-    for (const plugin of list.plugins) this.exec('GC', plugin, undefined, { ...this.pluginConf(list, plugin, undefined, undefined), 'cni.dev/valid-attachments': valid });
+    // Under both keys, as libcni 1.2.3+ sends them (the spec's name and its earlier spelling).
+    const keys = { 'cni.dev/valid-attachments': valid, 'cni.dev/attachments': valid };
+    for (const plugin of list.plugins) this.exec('GC', plugin, undefined, { ...this.pluginConf(list, plugin, undefined, undefined), ...keys });
   }
 
   status(list: NetworkConfigList): void {

@@ -15,9 +15,6 @@ process.exitCode = runPlugin('cnm-host-local', {
   add: (inv) => open(inv).allocate(attachment(inv), requestedIps(inv.env, inv.conf)),
   del: (inv) => open(inv).release(attachment(inv)),
   check: (inv) => open(inv).check(attachment(inv)),
-  gc: (inv) => {
-    if (!inv.conf.validAttachments) throw invalidConfig('GC needs "cni.dev/valid-attachments"');
-    open(inv).gc(inv.conf.validAttachments);
-  },
+  gc: (inv) => open(inv).gc(inv.conf.validAttachments),
   status: (inv) => open(inv).status(),
 });

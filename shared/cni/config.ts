@@ -24,7 +24,11 @@ export interface NetConf {
   runtimeConfig: Json;
   capabilities?: Record<string, boolean>;
   prevResult?: Result;
-  validAttachments?: Attachment[];
+  /**
+   * GC's still-valid attachments. A GC without a list (cnitool's `gc`) means none is valid: everything is
+   * collected, as the reference plugins read it.
+   */
+  validAttachments: Attachment[];
   /** Where cnm-cni keeps its state; the operator's default unless the config names one. */
   dataDir?: string;
   /** A file diagnostics are appended to, besides stderr. */
@@ -64,7 +68,7 @@ export function parseNetConf(raw: Json): NetConf {
   const type = optString(raw, 'type');
   if (!type) throw invalidConfig('network config has no "type"', 'name the plugin executable, e.g. "cnm-bridge"');
 
-  const conf: NetConf = { cniVersion, name, type, runtimeConfig: optObject(raw, 'runtimeConfig') ?? {}, raw };
+  const conf: NetConf = { cniVersion, name, type, runtimeConfig: optObject(raw, 'runtimeConfig') ?? {}, validAttachments: gcAttachments(raw), raw };
   const ipam = optObject(raw, 'ipam');
   if (ipam && Object.keys(ipam).length > 0) {
     const ipamType = optString(ipam, 'type', 'ipam.');
@@ -86,8 +90,6 @@ export function parseNetConf(raw: Json): NetConf {
       throw invalidConfig(`prevResult is malformed: ${(err as Error).message}`);
     }
   }
-  const valid = raw['cni.dev/valid-attachments'];
-  if (valid !== undefined) conf.validAttachments = parseAttachments(valid);
   conf.dataDir = optString(raw, 'dataDir');
   if (conf.dataDir !== undefined && !conf.dataDir.startsWith('/')) throw invalidConfig(`dataDir ${JSON.stringify(conf.dataDir)} must be an absolute path`);
   conf.logFile = optString(raw, 'logFile');
@@ -107,13 +109,22 @@ function parseDns(dns: Json): Dns {
   return out;
 }
 
-function parseAttachments(v: unknown): Attachment[] {
-  if (!Array.isArray(v)) throw invalidConfig('cni.dev/valid-attachments must be an array');
+/**
+ * The spec's key, else the name libcni also sends it under (the spec's earlier spelling, libcni 1.2.3+ sends
+ * both). Missing or null (Go's nil slice) is the empty list.
+ */
+const GC_KEYS = ['cni.dev/valid-attachments', 'cni.dev/attachments'] as const;
+
+function gcAttachments(raw: Json): Attachment[] {
+  const key = GC_KEYS.find((k) => raw[k] !== undefined && raw[k] !== null);
+  if (!key) return [];
+  const v = raw[key];
+  if (!Array.isArray(v)) throw invalidConfig(`${key} must be an array of {containerID, ifname}`);
   return v.map((item, i) => {
-    const o = asObject(item, `cni.dev/valid-attachments[${i}]`);
-    const containerID = optString(o, 'containerID', `cni.dev/valid-attachments[${i}].`);
-    const ifname = optString(o, 'ifname', `cni.dev/valid-attachments[${i}].`);
-    if (!containerID || !ifname) throw invalidConfig(`cni.dev/valid-attachments[${i}] needs containerID and ifname`);
+    const o = asObject(item, `${key}[${i}]`);
+    const containerID = optString(o, 'containerID', `${key}[${i}].`);
+    const ifname = optString(o, 'ifname', `${key}[${i}].`);
+    if (!containerID || !ifname) throw invalidConfig(`${key}[${i}] needs containerID and ifname`);
     return { containerID, ifname };
   });
 }

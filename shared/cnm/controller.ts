@@ -211,10 +211,9 @@ export class NetworkController {
     this.ipam?.check(this.attachment);
   }
 
-  /** GC: every endpoint of the network that no valid attachment names is torn down as DEL would. */
+  /** GC: every endpoint of the network that no valid attachment names is torn down as DEL would (no list: all). */
   gc(): void {
     const valid = this.inv.conf.validAttachments;
-    if (!valid) throw invalidConfig('GC needs "cni.dev/valid-attachments"', 'list the attachments still in use; an empty list removes all');
     const keep = new Set(valid.map((a) => `${a.containerID}:${a.ifname}`));
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
     const dir = endpointDir(this.ctx.dataDir, this.inv.conf.name);

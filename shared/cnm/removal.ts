@@ -9,7 +9,7 @@ import { removeFile, withLock } from './store.ts';
 
 /** What `cnm network rm` and `inspect` need of a driver context: the store, no CNI invocation. */
 export function operatorContext(dataDir: string, network: string, log: Log): DriverContext {
-  const conf: NetConf = { cniVersion: '1.1.0', name: network, type: 'cnm', runtimeConfig: {}, raw: {} };
+  const conf: NetConf = { cniVersion: '1.1.0', name: network, type: 'cnm', runtimeConfig: {}, validAttachments: [], raw: {} };
   return { conf, env: { command: 'DEL', containerId: '', netns: '', ifname: '', args: [], path: [] }, log, dataDir };
 }
 
