@@ -3,7 +3,7 @@ import { shortHash } from '../../shared/cnm/names.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './bins.ts';
 import { errorCode, invoke, type Invocation } from './plugin.ts';
 import type { TestNetns } from './netns.ts';
-import { cleanupLinks, nftTables, nodeLinks } from './topology.ts';
+import { cleanupLinks, nftTables } from './topology.ts';
 
 /** Names every bridge test object carries: links `cnmt*`, networks `cnmt*` (so nft tables `cnm_cnmt*`). */
 export const LINK_PREFIX = 'cnmt';
@@ -73,42 +73,47 @@ export function isolationTableOf(dataDir: string): string {
   return `cnm_isolation_${shortHash(dataDir).slice(0, 8)}`;
 }
 
-/** Host veths that existed before the suite ran (a real cnm-cni on this machine): never ours to judge or remove. */
+/**
+ * Host veths (cnmv*) and ifb devices (cnmb*) that existed before the suite ran (a real cnm-cni on this machine):
+ * never ours to judge or remove.
+ */
 let vethsBefore: Set<string> | undefined;
 export async function snapshotVeths(): Promise<void> {
-  vethsBefore ??= new Set(await nodeLinks('cnmv'));
+  vethsBefore ??= new Set((await nodeLinkMasters()).filter((l) => isEndpointLink(l.ifname)).map((l) => l.ifname));
 }
+
+const isEndpointLink = (name: string) => name.startsWith('cnmv') || name.startsWith('cnmb');
+/** Every test-made name carries the pid (or its last digits); other suites run at the same time on this machine. */
+const OWN = String(process.pid % 10000);
+const isOwnTestLink = (name: string) => name.startsWith(LINK_PREFIX) && !name.startsWith('cnmtup') && name.includes(OWN);
+
+async function nodeLinkMasters(): Promise<Array<{ ifname: string; master?: string }>> {
+  return JSON.parse((await execa('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string; master?: string }>;
+}
+
 /**
- * The node's test objects that this process made: its bridges and tables carry its pid (suites run side by side
- * on a developer's machine), and new veths count when they hang off one of its bridges or off none.
+ * This process's test links: its bridges, and the veths and ifbs that appeared since the snapshot on one of its
+ * bridges or on none (a veth of another process's test sits on that process's bridge).
  */
-async function ownLinks(): Promise<{ links: string[]; veths: string[] }> {
-  const mine = String(process.pid % 10000);
-  const { stdout } = await execa('ip', ['-j', 'link', 'show']);
-  const all = JSON.parse(stdout) as Array<{ ifname: string; master?: string }>;
-  const links = all.map((l) => l.ifname).filter((n) => n.startsWith(LINK_PREFIX) && n.includes(mine));
-  const veths = all
-    .filter((l) => l.ifname.startsWith('cnmv') && !vethsBefore?.has(l.ifname) && (!l.master || links.includes(l.master)))
-    .map((l) => l.ifname);
-  return { links, veths };
+async function ownLinks(): Promise<string[]> {
+  const all = await nodeLinkMasters();
+  const bridges = all.filter((l) => isOwnTestLink(l.ifname)).map((l) => l.ifname);
+  const endpoints = all.filter((l) => isEndpointLink(l.ifname) && !vethsBefore?.has(l.ifname) && (!l.master || bridges.includes(l.master)));
+  return [...bridges, ...endpoints.map((l) => l.ifname)];
 }
 
-async function ownTables(dataDir: string): Promise<string[]> {
-  return [...(await nftTables(`cnm_${LINK_PREFIX}${process.pid}`)), ...(await nftTables(isolationTableOf(dataDir)))];
-}
+const ownTables = async (dataDir: string) => [...(await nftTables(`cnm_${LINK_PREFIX}${process.pid}`)), ...(await nftTables(isolationTableOf(dataDir)))];
 
-/** What a bridge test may leave: nothing. Lists what is there. */
+/** What a bridge test may leave: nothing (no bridge, veth, ifb or table). Lists what is there. */
 export async function leftovers(dataDir: string): Promise<string[]> {
-  const { links, veths } = await ownLinks();
-  return [...links.filter((l) => !l.startsWith('cnmtup')), ...veths, ...(await ownTables(dataDir))];
+  return [...(await ownLinks()), ...(await ownTables(dataDir))];
 }
 
 /** Removes whatever a failed test left: networks through `cnm network rm`, then anything still named ours. */
 export async function forceCleanup(dataDir: string): Promise<void> {
   await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'prune'], { reject: false });
   await cleanupLinks();
-  const { links, veths } = await ownLinks();
-  for (const l of [...links, ...veths]) await execa('ip', ['link', 'del', l], { reject: false });
+  for (const l of await ownLinks()) await execa('ip', ['link', 'del', l], { reject: false });
   for (const t of await ownTables(dataDir)) {
     const [family, name] = t.split(' ');
     await execa('nft', ['delete', 'table', family!, name!], { reject: false });

@@ -6,7 +6,7 @@ import { listNetworks } from '../cnm/inventory.ts';
 import type { NetworkRecord } from '../cnm/records.ts';
 import { withLock } from '../cnm/store.ts';
 import { addrs, ipBatch, ipJson, type IpRoute } from '../kernel/iproute.ts';
-import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, readSysctl } from '../kernel/links.ts';
+import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, linkMtu, readSysctl } from '../kernel/links.ts';
 import { nftApply, nftList, nftTry } from '../kernel/nft.ts';
 import { runOk } from '../kernel/spawn.ts';
 import { lap } from '../cni/timing.ts';
@@ -32,6 +32,9 @@ import { bridgeNetworkDrift, bridgesLock, createBridgeBatch, endpointStateOf, en
 import { applyEndpoint } from './apply.ts';
 import { podRoutes, randomMac, requestedMac } from '../cnm/pod-plan.ts';
 import { randomBytes } from '../cnm/names.ts';
+import { parseBandwidth } from '../bandwidth/options.ts';
+import { ifbName } from '../bandwidth/plan.ts';
+import { applyBandwidth, checkBandwidth, removeBandwidth } from '../bandwidth/apply.ts';
 
 const stateOf = endpointStateOf;
 
@@ -79,6 +82,7 @@ export const bridgeDriver: Driver = {
   validate(ctx) {
     const o = parseBridgeOptions(ctx.conf.raw);
     parsePortMappings(ctx.conf);
+    parseBandwidth(ctx.conf);
     requestedMac(ctx.conf, ctx.env.args);
     return o as unknown as Json;
   },
@@ -133,6 +137,8 @@ export const bridgeDriver: Driver = {
       mac: requestedMac(ctx.conf, ctx.env.args) ?? randomMac(randomBytes(6)),
       portMappings,
     };
+    const bandwidth = parseBandwidth(ctx.conf);
+    if (bandwidth) state.bandwidth = bandwidth;
     return state as unknown as Json;
   },
 
@@ -166,6 +172,11 @@ export const bridgeDriver: Driver = {
     const pod = { ifname: ep.ifname, ips: addressing.ips, routes: addressing.routes, enabledad: o.enabledad, gateways, defaultRoute: o.isDefaultGateway };
     applyEndpoint(host, pod, foreign.map((a) => `addr del ${a} dev ${o.bridge}`));
     if (o.vlan) runOk('bridge', ['-batch', '-'], vlanBatch(s.hostVeth, o.vlan).join('\n') + '\n');
+    const ifb = ifbName(net.name, ep.containerId, ep.ifname);
+    if (s.bandwidth) {
+      applyBandwidth(s.bandwidth, s.hostVeth, ifb, o.mtu ?? linkMtu(s.hostVeth));
+      lap('bandwidth');
+    }
 
     const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), net.subnets.map((x) => x.subnet), s.portMappings, s.hostVeth, s.mac));
     if (script) {
@@ -177,12 +188,15 @@ export const bridgeDriver: Driver = {
     }
     lap('nft');
     const defaults = podRoutes(pod).filter((r) => r.dst === '0.0.0.0/0' || r.dst === '::/0').filter((r) => !addressing.routes.some((x) => x.dst === r.dst));
+    const interfaces = [
+      { name: o.bridge, mac: linkMac(o.bridge) ?? '' },
+      { name: s.hostVeth, mac: linkMac(s.hostVeth) ?? '' },
+      { name: ep.ifname, mac: s.mac, sandbox: sandbox.netns },
+    ];
+    // As the reference bandwidth plugin reports it.
+    if (s.bandwidth?.egressRate) interfaces.push({ name: ifb, mac: linkMac(ifb) ?? '' });
     return {
-      interfaces: [
-        { name: o.bridge, mac: linkMac(o.bridge) ?? '' },
-        { name: s.hostVeth, mac: linkMac(s.hostVeth) ?? '' },
-        { name: ep.ifname, mac: s.mac, sandbox: sandbox.netns },
-      ],
+      interfaces,
       addressedInterface: 2,
       routes: defaults,
       mac: s.mac,
@@ -192,6 +206,7 @@ export const bridgeDriver: Driver = {
   leave(_ctx, net, ep, sandbox) {
     const s = stateOf(ep);
     const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
+    removeBandwidth(ifbName(ep.network, ep.containerId, ep.ifname));
     if (linkExists(hostVeth)) {
       deleteLinkQuickly(hostVeth);
       lap('host-kernel');
@@ -240,6 +255,7 @@ export const bridgeDriver: Driver = {
       if (!table.includes(`"prefix":{"addr":"${prefix}","len":${len}}`)) fail(`the subnets set of table cnm_${net.name} lacks ${subnetOf(ip.address)}`);
     }
     for (const p of s.portMappings) if (!table.includes(String(p.hostPort))) fail(`hostPort ${p.hostPort}/${p.protocol} is not mapped`);
+    if (s.bandwidth) checkBandwidth(s.bandwidth, s.hostVeth, ifbName(net.name, ep.containerId, ep.ifname));
   },
 
   status() {},

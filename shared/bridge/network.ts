@@ -16,6 +16,7 @@ import { runOk } from '../kernel/spawn.ts';
 import { setSysctls } from '../kernel/sysctl.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 import { addElementsScript, endpointElements, isolationRuleset, isolationTable, networkRuleset, tableName, vlanBatch } from './plan.ts';
+import type { Bandwidth } from '../bandwidth/options.ts';
 
 export const optionsOf = (net: NetworkRecord) => net.options as unknown as BridgeOptions;
 
@@ -24,6 +25,8 @@ export interface BridgeEndpointState {
   hostVeth: string;
   mac: string;
   portMappings: PortMapping[];
+  /** The pod's shaping (the bandwidth capability or the reference plugin's keys), when it has any. */
+  bandwidth?: Bandwidth;
 }
 
 export const endpointStateOf = (ep: EndpointRecord) => ep.driverState as unknown as Partial<BridgeEndpointState>;

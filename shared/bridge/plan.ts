@@ -3,7 +3,7 @@
 import { nftString } from '../kernel/nft.ts';
 import { familyOf, formatCidr, parseCidr } from '../ipam/ip.ts';
 import { DEFAULT_DATA_DIR } from '../cnm/store.ts';
-import { shortHash } from '../cnm/names.ts';
+import { endpointLinkName, shortHash } from '../cnm/names.ts';
 import type { BridgeOptions, PortMapping } from './options.ts';
 
 /** The nft table a network owns: `inet cnm_<network>`. */
@@ -21,7 +21,7 @@ export function isolationTable(dataDir: string): string {
 
 /** Host-side veth name, derived from the attachment so a DEL after a kill finds it. */
 export function hostVethName(network: string, containerId: string, ifname: string): string {
-  return `cnmv${shortHash(`${network}/${containerId}/${ifname}`).slice(0, 10)}`;
+  return endpointLinkName('cnmv', network, containerId, ifname);
 }
 
 /**

@@ -13,6 +13,11 @@ export function shortHash(text: string): string {
   return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
 }
 
+/** A node link's name derived from the attachment (prefix + 10 hex), so a DEL after a killed ADD finds it. */
+export function endpointLinkName(prefix: string, network: string, containerId: string, ifname: string): string {
+  return `${prefix}${shortHash(`${network}/${containerId}/${ifname}`).slice(0, 10)}`;
+}
+
 /** Random bytes from Web Crypto (a global in Bun and Node, nothing to load). */
 export function randomBytes(n: number): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));

@@ -21,6 +21,10 @@ export function linkMac(name: string): string | undefined {
   }
 }
 
+export function linkMtu(name: string): number {
+  return Number(readFileSync(sys(name, 'mtu'), 'utf8'));
+}
+
 /** The bridge (or other master) a link is enslaved to. */
 export function linkMaster(name: string): string | undefined {
   try {
