@@ -3,7 +3,7 @@
 // config shape (ipMasq on), interleaved so machine drift hits both alike. Prints a table (cnm/reference ratio
 // per row) and writes it as JSON under bench/results/. Progress goes to stderr.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
@@ -15,7 +15,21 @@ const PODS = Number(process.env.BENCH_PODS ?? 50);
 const CHURN = 100;
 const PARALLEL = 8;
 const pid = process.pid;
-const progress = (msg) => process.stderr.write(`\r\x1b[K[bench] ${msg}`);
+/**
+ * On a terminal, one status line rewritten in place; into a file or a pipe, a plain line per step (counters
+ * dropped, so a log gets "sequential ADD cnm", not fifty lines of it) and no cursor codes.
+ */
+const onTerminal = process.stderr.isTTY === true;
+let lastStep = '';
+const progress = (msg) => {
+  if (onTerminal) {
+    process.stderr.write(`\r\x1b[K[bench] ${msg}`);
+    return;
+  }
+  const step = msg.replace(/\s*\d+\/\d+/g, '').trim();
+  if (step !== lastStep) process.stderr.write(`[bench] ${step}\n`);
+  lastStep = step;
+};
 
 for (const f of [`${BIN}/cnm-bridge`, `${REF}/bridge`, `${REF}/host-local`]) {
   if (!existsSync(f)) throw new Error(`${f} is missing: run the README's set-up command first`);
@@ -30,9 +44,10 @@ const net = (kind) => {
   const cnm = kind === 'cnm';
   return {
     cniVersion: '1.0.0',
-    name: `cnmt${pid}bench${cnm ? 'c' : 'r'}`,
+    // Not the test suites' cnmt prefix: a suite's clean-up must not take the benchmark's bridge.
+    name: `bench${pid}${cnm ? 'c' : 'r'}`,
     type: cnm ? 'cnm-bridge' : 'bridge',
-    bridge: `cnmtb${pid % 100000}${cnm ? 'c' : 'r'}`,
+    bridge: `benchbr${pid % 100000}${cnm ? 'c' : 'r'}`,
     isGateway: true,
     ipMasq: true,
     dataDir,
@@ -200,7 +215,12 @@ function cleanup() {
   spawnSync('ip', ['link', 'del', CONF.ref.bridge]);
   for (const name of namespaces) spawnSync('ip', ['netns', 'delete', name]);
   rmSync(dataDir, { recursive: true, force: true });
-  rmSync('/var/lib/cnmt-bench', { recursive: true, force: true });
+  // Only our own dir: another benchmark may be running beside this one.
+  try {
+    rmdirSync('/var/lib/cnmt-bench');
+  } catch {
+    // not empty: another run's
+  }
 }
 
 function fmt(v) {
@@ -221,7 +241,8 @@ try {
   peakRss();
   diskSize();
 } finally {
-  progress('cleaning up\n');
+  progress('cleaning up');
+  if (onTerminal) process.stderr.write('\n');
   cleanup();
 }
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;

@@ -82,7 +82,7 @@ export async function snapshotVeths(): Promise<void> {
   vethsBefore ??= new Set((await nodeLinkMasters()).filter((l) => isEndpointLink(l.ifname)).map((l) => l.ifname));
 }
 
-const isEndpointLink = (name: string) => name.startsWith('cnmv') || name.startsWith('cnmb');
+const isEndpointLink = (name: string) => /^cnm[vb][0-9a-f]{10}$/.test(name);
 /** Every test-made name carries the pid (or its last digits); other suites run at the same time on this machine. */
 const OWN = String(process.pid % 10000);
 const isOwnTestLink = (name: string) => name.startsWith(LINK_PREFIX) && !name.startsWith('cnmtup') && name.includes(OWN);
