@@ -87,18 +87,32 @@ const isEndpointLink = (name: string) => /^cnm[vb][0-9a-f]{10}$/.test(name);
 const OWN = String(process.pid % 10000);
 const isOwnTestLink = (name: string) => name.startsWith(LINK_PREFIX) && !name.startsWith('cnmtup') && name.includes(OWN);
 
-async function nodeLinkMasters(): Promise<Array<{ ifname: string; master?: string }>> {
-  return JSON.parse((await execa('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string; master?: string }>;
+interface NodeLink {
+  ifname: string;
+  master?: string;
+  /** For a veth: the netns id its peer is in (`ip netns list` ids). */
+  link_netnsid?: number;
+}
+
+async function nodeLinkMasters(): Promise<NodeLink[]> {
+  return JSON.parse((await execa('ip', ['-j', '-d', 'link', 'show'])).stdout) as NodeLink[];
 }
 
 /**
- * This process's test links: its bridges, and the veths and ifbs that appeared since the snapshot on one of its
- * bridges or on none (a veth of another process's test sits on that process's bridge).
+ * This process's test links: its bridges; veths that appeared since the snapshot on one of its bridges or with
+ * their pod end in one of its namespaces; ifbs (only cnm-bridge makes cnmb*) on no bridge. Another process's
+ * test links, even orphaned ones, are not judged.
  */
 async function ownLinks(): Promise<string[]> {
   const all = await nodeLinkMasters();
+  const { stdout } = await execa('ip', ['-j', 'netns', 'list']);
+  const nsIds = new Set((stdout.trim() ? (JSON.parse(stdout) as Array<{ name: string; id?: number }>) : []).filter((n) => n.name.startsWith(`cnmt-${process.pid}-`)).map((n) => n.id));
   const bridges = all.filter((l) => isOwnTestLink(l.ifname)).map((l) => l.ifname);
-  const endpoints = all.filter((l) => isEndpointLink(l.ifname) && !vethsBefore?.has(l.ifname) && (!l.master || bridges.includes(l.master)));
+  const ours = (l: NodeLink) =>
+    (l.master !== undefined && bridges.includes(l.master)) ||
+    (l.link_netnsid !== undefined && nsIds.has(l.link_netnsid)) ||
+    (l.ifname.startsWith('cnmb') && l.master === undefined);
+  const endpoints = all.filter((l) => isEndpointLink(l.ifname) && !vethsBefore?.has(l.ifname) && ours(l));
   return [...bridges, ...endpoints.map((l) => l.ifname)];
 }
 
