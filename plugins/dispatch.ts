@@ -15,10 +15,22 @@ const EXECUTABLES: Record<string, () => unknown> = {
   loopback: () => require('./loopback/main.ts'),
 };
 
+/** Bun's JIT tier-up scale (build/build.mjs compiles the executable with a high one: see there). */
+interface BunUnsafe {
+  unsafe?: { setJITPolicy?(scale: number): void };
+}
+
 const invoked = (process.argv0 || process.execPath).split('/').pop()!;
 const run = EXECUTABLES[invoked];
-if (run) {
+if (invoked === 'cnm') {
+  // The operator's CLI may run long (a daemon, a big listing): the normal JIT policy, as Bun asks of an
+  // executable compiled with a raised one once past its start-up.
+  (globalThis as { Bun?: BunUnsafe }).Bun?.unsafe?.setJITPolicy?.(1);
+  run!();
+} else if (run) {
   run();
+  // A plugin's answer is written (synchronously) by now: exit without draining an event loop it never used.
+  process.exit();
 } else {
   writeSync(2, `cnm-cni: started as "${invoked}", which is none of ${Object.keys(EXECUTABLES).join(', ')}\n`);
   process.exitCode = 2;
