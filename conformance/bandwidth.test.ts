@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ifbName } from '../shared/bandwidth/plan.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
-import { add, bridgeNetwork, del, errorCode, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
+import { add, addKilled, bridgeNetwork, del, errorCode, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
 import { ChainError, ConflistRunner, type Conflist } from './harness/conflist.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { cleanupNetns, createNetns } from './harness/netns.ts';
@@ -153,15 +153,7 @@ test('an ADD with shaping killed at random points, then DEL, leaves no ifb, veth
   const rounds = 16;
   for (let i = 0; i < rounds; i++) {
     const id = `bwkill${i}`;
-    const child = execa(bin('cnm-bridge'), [], {
-      input: JSON.stringify(net.conf),
-      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: id, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, PATH: '/usr/sbin:/sbin' },
-      extendEnv: false,
-      reject: false,
-    });
-    await new Promise((r) => setTimeout(r, 5 + Math.random() * 30));
-    child.kill('SIGKILL');
-    if ((await child).signal === 'SIGKILL') killedMidway++;
+    if (await addKilled(net.conf, pod, id, 5, 35)) killedMidway++;
     const d = await del(net.conf, pod, id);
     assert.is(d.exitCode, 0, `DEL after kill #${i}: ${d.stdout}`);
     assert.not.ok(linkExists(ifbName(net.name, id, 'eth0')), `no ifb after kill #${i}`);

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR } from './harness/bins.ts';
-import { add, bridgeNetwork, del, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
+import { add, addKilled, bridgeNetwork, del, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { cleanupNetns, createNetns } from './harness/netns.ts';
 import { errorCode, invoke } from './harness/plugin.ts';
@@ -113,16 +113,7 @@ test('an ADD killed with SIGKILL at random points, then DEL, leaves no reservati
   let killedMidway = 0;
   for (let i = 0; i < rounds; i++) {
     const id = `kill${i}`;
-    const child = execa(bin('cnm-bridge'), [], {
-      input: JSON.stringify(net.conf),
-      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: id, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, PATH: '/usr/sbin:/sbin' },
-      extendEnv: false,
-      reject: false,
-    });
-    await new Promise((r) => setTimeout(r, Math.random() * 25));
-    child.kill('SIGKILL');
-    const r = await child;
-    if (r.signal === 'SIGKILL') killedMidway++;
+    if (await addKilled(net.conf, pod, id, 0, 25)) killedMidway++;
     const d = await del(net.conf, pod, id);
     assert.is(d.exitCode, 0, `DEL after kill #${i}: ${d.stdout}`);
     assert.equal(filesUnder(`${dataDir}/endpoints`), [], `no endpoint record after kill #${i}`);

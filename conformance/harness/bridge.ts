@@ -59,6 +59,19 @@ export async function check(conf: object, ns: TestNetns, containerId: string, pr
   return invoke(bin('cnm-bridge'), { command: 'CHECK', containerId, netns: ns.path, ifname, path: cniPath() }, { ...conf, prevResult });
 }
 
+/** Starts a cnm-bridge ADD as a runtime does and SIGKILLs it after up to maxMs; says whether it died mid-way. */
+export async function addKilled(conf: object, ns: TestNetns, containerId: string, minMs: number, maxMs: number): Promise<boolean> {
+  const child = execa(bin('cnm-bridge'), [], {
+    input: JSON.stringify(conf),
+    env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: ns.path, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, PATH: '/usr/sbin:/sbin' },
+    extendEnv: false,
+    reject: false,
+  });
+  await new Promise((r) => setTimeout(r, minMs + Math.random() * (maxMs - minMs)));
+  child.kill('SIGKILL');
+  return (await child).signal === 'SIGKILL';
+}
+
 /** Adds and fails the test with the plugin's own words when it does not succeed. */
 export async function mustAdd(conf: object, ns: TestNetns, containerId: string, ifname = 'eth0'): Promise<{ ip: string; ip6?: string; result: Record<string, unknown> }> {
   const r = await add(conf, ns, containerId, ifname);
