@@ -29,8 +29,9 @@ if (invoked === 'cnm') {
   run!();
 } else if (run) {
   run();
-  // A plugin's answer is written (synchronously) by now: exit without draining an event loop it never used.
-  process.exit();
+  // A plugin that answered synchronously has set its exit code: exit without draining an event loop it never
+  // used. One that still awaits something (no code yet) runs on as usual.
+  if (process.exitCode !== undefined) process.exit();
 } else {
   writeSync(2, `cnm-cni: started as "${invoked}", which is none of ${Object.keys(EXECUTABLES).join(', ')}\n`);
   process.exitCode = 2;
