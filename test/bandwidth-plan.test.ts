@@ -6,21 +6,25 @@ import { parseBandwidth } from '../shared/bandwidth/options.ts';
 import { bandwidthPlan, ifbName, tbfBytes } from '../shared/bandwidth/plan.ts';
 
 const conf = (extra: object) => parseNetConf({ cniVersion: '1.1.0', name: 'pods', type: 'cnm-bridge', ...extra });
+const parse = (extra: object) => {
+  const c = conf(extra);
+  return parseBandwidth(c.raw, c.runtimeConfig);
+};
 const bw = { ingressRate: 10_000_000, ingressBurst: 524_288, egressRate: 20_000_000, egressBurst: 1_048_576 };
 
 test('the bandwidth capability is read from runtimeConfig.bandwidth', () => {
-  assert.equal(parseBandwidth(conf({ runtimeConfig: { bandwidth: bw } })), bw);
+  assert.equal(parse({ runtimeConfig: { bandwidth: bw } }), bw);
 });
 
 test("the reference plugin's own keys win over runtimeConfig, as in the reference", () => {
   const own = { ingressRate: 8000, ingressBurst: 8000 };
-  assert.equal(parseBandwidth(conf({ ...own, runtimeConfig: { bandwidth: bw } })), { ...own, egressRate: 0, egressBurst: 0 });
+  assert.equal(parse({ ...own, runtimeConfig: { bandwidth: bw } }), { ...own, egressRate: 0, egressBurst: 0 });
 });
 
 test('nothing to shape: no key, or every rate zero', () => {
-  assert.is(parseBandwidth(conf({})), undefined);
-  assert.is(parseBandwidth(conf({ runtimeConfig: { bandwidth: {} } })), undefined);
-  assert.is(parseBandwidth(conf({ runtimeConfig: { bandwidth: { ingressRate: 0, ingressBurst: 0 } } })), undefined);
+  assert.is(parse({}), undefined);
+  assert.is(parse({ runtimeConfig: { bandwidth: {} } }), undefined);
+  assert.is(parse({ runtimeConfig: { bandwidth: { ingressRate: 0, ingressBurst: 0 } } }), undefined);
 });
 
 test('invalid values are error 7 naming the key', () => {
@@ -36,7 +40,7 @@ test('invalid values are error 7 naming the key', () => {
     [{ egressRate: 1000 }, 'egressBurst'],
   ] as const) {
     try {
-      parseBandwidth(conf(extra));
+      parse(extra);
       assert.unreachable(`${JSON.stringify(extra)} was accepted`);
     } catch (e) {
       assert.instance(e, CniError);

@@ -4,7 +4,6 @@ import { parseBridgeOptions, parsePortMappings } from '../shared/bridge/options.
 import { addElementsScript, endpointElements, hostBatch, hostVethName, isolationRuleset, networkRuleset, removeElementsScript } from '../shared/bridge/plan.ts';
 import { podBatch } from '../shared/cnm/pod-plan.ts';
 import { CniError } from '../shared/cni/errors.ts';
-import type { NetConf } from '../shared/cni/config.ts';
 
 const opts = (raw: object = {}) => parseBridgeOptions({ bridge: 'br0', ...raw });
 
@@ -33,16 +32,16 @@ test('bad options are error 7 naming the key', () => {
 });
 
 test('port mappings default to tcp and every address; a hostIP is canonical', () => {
-  const conf = { runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80 }, { hostPort: 53, containerPort: 53, protocol: 'UDP', hostIP: 'fd00:0::1' }] } } as unknown as NetConf;
-  assert.equal(parsePortMappings(conf), [
+  const runtime = { portMappings: [{ hostPort: 8080, containerPort: 80 }, { hostPort: 53, containerPort: 53, protocol: 'UDP', hostIP: 'fd00:0::1' }] };
+  assert.equal(parsePortMappings(runtime), [
     { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
     { hostPort: 53, containerPort: 53, protocol: 'udp', hostIP: 'fd00::1' },
   ]);
 });
 
 test('port mappings are read whatever the case of their keys, as containerd sends them', () => {
-  const conf = { runtimeConfig: { portMappings: [{ HostPort: 8080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' }] } } as unknown as NetConf;
-  assert.equal(parsePortMappings(conf), [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+  const runtime = { portMappings: [{ HostPort: 8080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' }] };
+  assert.equal(parsePortMappings(runtime), [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
 });
 
 test('the host veth name is stable for an attachment and fits an interface name', () => {

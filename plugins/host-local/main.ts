@@ -1,4 +1,5 @@
 import { invalidConfig } from '../../shared/cni/errors.ts';
+import { attachmentOf } from '../../shared/cni/cnm-plugin.ts';
 import { runPlugin, type Invocation } from '../../shared/cni/skeleton.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
 import { HostLocal, requestedIps } from '../../shared/ipam/host-local.ts';
@@ -12,7 +13,7 @@ function open(inv: Invocation): HostLocal {
 const attachment = (inv: Invocation) => ({ containerID: inv.env.containerId, ifname: inv.env.ifname });
 
 process.exitCode = runPlugin('cnm-host-local', {
-  add: (inv) => open(inv).allocate(attachment(inv), requestedIps(inv.env, inv.conf)),
+  add: (inv) => open(inv).allocate(attachment(inv), requestedIps(attachmentOf(inv))),
   del: (inv) => open(inv).release(attachment(inv)),
   check: (inv) => open(inv).check(attachment(inv)),
   gc: (inv) => open(inv).gc(inv.conf.validAttachments),

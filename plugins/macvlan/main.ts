@@ -1,5 +1,5 @@
 import { runPlugin } from '../../shared/cni/skeleton.ts';
-import { cnmPlugin } from '../../shared/cnm/plugin.ts';
+import { cnmPlugin } from '../../shared/cni/cnm-plugin.ts';
 import { uplinkDriver } from '../../shared/uplink/driver.ts';
 
 process.exitCode = runPlugin('cnm-macvlan', cnmPlugin(uplinkDriver('macvlan')));

@@ -1,4 +1,3 @@
-import type { NetConf } from '../cni/config.ts';
 import { invalidConfig } from '../cni/errors.ts';
 import { optInt, optObject, type Json } from '../cni/fields.ts';
 
@@ -22,10 +21,10 @@ const MAX_BURST_BITS = 2 ** 32 * 8;
  * The config's own keys (any of them present: the reference plugin's config) win over the runtime's
  * `runtimeConfig.bandwidth` (the `bandwidth` capability). Undefined when nothing is shaped.
  */
-export function parseBandwidth(conf: NetConf): Bandwidth | undefined {
-  const topLevel = KEYS.some((k) => conf.raw[k] !== undefined && conf.raw[k] !== null);
+export function parseBandwidth(options: Json, runtime: Json): Bandwidth | undefined {
+  const topLevel = KEYS.some((k) => options[k] !== undefined && options[k] !== null);
   const where = topLevel ? '' : 'runtimeConfig.bandwidth.';
-  const source: Json | undefined = topLevel ? conf.raw : optObject(conf.runtimeConfig, 'bandwidth', 'runtimeConfig.');
+  const source: Json | undefined = topLevel ? options : optObject(runtime, 'bandwidth', 'runtimeConfig.');
   if (!source) return undefined;
   const [ingressRate, ingressBurst, egressRate, egressBurst] = KEYS.map((k) => optInt(source, k, 0, Number.MAX_SAFE_INTEGER, where) ?? 0) as [number, number, number, number];
   direction(where, 'ingress', ingressRate, ingressBurst);

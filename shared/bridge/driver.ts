@@ -80,10 +80,10 @@ export const bridgeDriver: Driver = {
   usesIpam: true,
 
   validate(ctx) {
-    const o = parseBridgeOptions(ctx.conf.raw);
-    parsePortMappings(ctx.conf);
-    parseBandwidth(ctx.conf);
-    requestedMac(ctx.conf, ctx.env.args);
+    const o = parseBridgeOptions(ctx.network.options);
+    parsePortMappings(ctx.attachment.runtime);
+    parseBandwidth(ctx.network.options, ctx.attachment.runtime);
+    requestedMac(ctx.attachment);
     return o as unknown as Json;
   },
 
@@ -130,14 +130,14 @@ export const bridgeDriver: Driver = {
   },
 
   prepare(ctx, net, ep) {
-    const portMappings = parsePortMappings(ctx.conf);
+    const portMappings = parsePortMappings(ctx.attachment.runtime);
     checkHostPorts(ctx.dataDir, ep.containerId, ep.ifname, portMappings);
     const state: BridgeEndpointState = {
       hostVeth: hostVethName(net.name, ep.containerId, ep.ifname),
-      mac: requestedMac(ctx.conf, ctx.env.args) ?? randomMac(randomBytes(6)),
+      mac: requestedMac(ctx.attachment) ?? randomMac(randomBytes(6)),
       portMappings,
     };
-    const bandwidth = parseBandwidth(ctx.conf);
+    const bandwidth = parseBandwidth(ctx.network.options, ctx.attachment.runtime);
     if (bandwidth) state.bandwidth = bandwidth;
     return state as unknown as Json;
   },

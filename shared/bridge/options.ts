@@ -1,4 +1,3 @@
-import type { NetConf } from '../cni/config.ts';
 import { validateIfname } from '../cni/env.ts';
 import { invalidConfig } from '../cni/errors.ts';
 import { asObject, optBool, optInt, optString, type Json } from '../cni/fields.ts';
@@ -73,8 +72,8 @@ function caseless(o: Json, keys: string[]): Json {
   return out;
 }
 
-export function parsePortMappings(conf: NetConf): PortMapping[] {
-  const raw = conf.runtimeConfig.portMappings;
+export function parsePortMappings(runtime: Json): PortMapping[] {
+  const raw = runtime.portMappings;
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw invalidConfig('runtimeConfig.portMappings must be an array');
   return raw.map((entry, i) => {

@@ -4,10 +4,8 @@ import { parseResult, type Dns, type Result } from './result.ts';
 import { IMPLICIT_VERSION, requireSupportedVersion, type CniVersion } from './version.ts';
 
 /** An attachment a runtime still uses, as GC's `cni.dev/valid-attachments` lists them. */
-export interface Attachment {
-  containerID: string;
-  ifname: string;
-}
+export type { Attachment } from '../cnm/requests.ts';
+import type { Attachment } from '../cnm/requests.ts';
 
 export interface IpamConf extends Json {
   type: string;

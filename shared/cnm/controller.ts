@@ -1,32 +1,35 @@
-import type { Attachment } from '../cni/config.ts';
 import { CniError, ErrorCode, invalidConfig, step } from '../cni/errors.ts';
 import { bootId } from '../kernel/boot.ts';
 import type { Json } from '../cni/fields.ts';
-import type { Invocation } from '../cni/skeleton.ts';
+import type { Log } from '../cni/log.ts';
 import type { Dns, IpConfig, Result } from '../cni/result.ts';
 import type { Driver, DriverContext } from './driver.ts';
-import { openIpam, type Ipam } from './ipam.ts';
+import type { Ipam } from './ipam.ts';
+import type { Attachment, AttachmentSpec, ControllerRequest, NetworkSpec } from './requests.ts';
 import { endpointDir, endpointPath, networkLockPath, networkPath } from './paths.ts';
 import type { EndpointRecord, NetworkRecord } from './records.ts';
 import { Sandbox } from './sandbox.ts';
 import { lap } from '../cni/timing.ts';
-import { DEFAULT_DATA_DIR, listDir, readJson, removeFile, sweepTemps, withLock, writeJsonAtomic } from './store.ts';
+import { listDir, readJson, removeFile, sweepTemps, withLock, writeJsonAtomic } from './store.ts';
 
 /**
- * The entry point of every plugin process: maps one CNI command onto the CNM objects of the network the
- * config names, over the store.
+ * The entry point of every call from either door: maps one request onto the CNM objects of the network it
+ * names, over the store.
  */
 export class NetworkController {
   private readonly ctx: DriverContext;
-  private readonly ipam: Ipam | undefined;
+  private readonly netSpec: NetworkSpec;
+  private readonly att: AttachmentSpec;
 
   constructor(
     private readonly driver: Driver,
-    private readonly inv: Invocation,
+    private readonly req: ControllerRequest,
+    private readonly ipam: Ipam | undefined,
+    private readonly log: Log,
   ) {
-    const dataDir = inv.conf.dataDir ?? DEFAULT_DATA_DIR;
-    this.ctx = { conf: inv.conf, env: inv.env, log: inv.log, dataDir };
-    this.ipam = openIpam(inv.conf, inv.env, dataDir);
+    this.netSpec = req.network;
+    this.att = req.attachment;
+    this.ctx = { network: req.network, attachment: req.attachment, log, dataDir: req.network.dataDir };
     if (this.ipam && !driver.usesIpam) {
       throw invalidConfig(`the ${driver.name} driver gives pods no addresses, so it takes no "ipam" section`, 'remove ipam from the config');
     }
@@ -34,16 +37,16 @@ export class NetworkController {
   }
 
   private get attachment(): Attachment {
-    return { containerID: this.inv.env.containerId, ifname: this.inv.env.ifname };
+    return { containerID: this.att.containerId, ifname: this.att.ifname };
   }
 
-  private endpointFile(containerId = this.inv.env.containerId, ifname = this.inv.env.ifname): string {
-    return endpointPath(this.ctx.dataDir, this.inv.conf.name, containerId, ifname);
+  private endpointFile(containerId = this.att.containerId, ifname = this.att.ifname): string {
+    return endpointPath(this.ctx.dataDir, this.netSpec.name, containerId, ifname);
   }
 
   /** The network the config names, created on first use; `created` says this call made it. */
   network(options: Json): { net: NetworkRecord; created: boolean } {
-    const { conf } = this.inv;
+    const conf = this.netSpec;
     const path = networkPath(this.ctx.dataDir, conf.name);
     const existing = readJson<NetworkRecord>(path);
     if (existing) return { net: this.ensured(this.sameNetwork(existing, options)), created: false };
@@ -70,7 +73,7 @@ export class NetworkController {
   private ensured(net: NetworkRecord): NetworkRecord {
     lap('store');
     const repaired = step(`network ${net.name}: checking its kernel objects`, () => this.driver.ensureNetwork(this.ctx, net), ErrorCode.KernelFailure);
-    for (const what of repaired) this.inv.log.warn(`network ${net.name}: repaired: ${what}`);
+    for (const what of repaired) this.log.warn(`network ${net.name}: repaired: ${what}`);
     lap('ensure');
     return net;
   }
@@ -96,8 +99,14 @@ export class NetworkController {
     return net;
   }
 
+  /** Creates the network the request names (a Docker CreateNetwork), or finds it unchanged. */
+  createNetwork(): NetworkRecord {
+    return this.network(this.driver.validate(this.ctx)).net;
+  }
+
   add(): Result {
-    const { env, conf } = this.inv;
+    const env = this.att;
+    const conf = this.netSpec;
     const options = this.driver.validate(this.ctx);
     const sandbox = Sandbox.require(env.containerId, env.netns);
     const { net, created } = this.network(options);
@@ -164,16 +173,16 @@ export class NetworkController {
       try {
         step();
       } catch (err) {
-        this.inv.log.error(`undo of a failed ADD: ${what}: ${(err as Error).message}`);
+        this.log.error(`undo of a failed ADD: ${what}: ${(err as Error).message}`);
       }
     }
   }
 
   /** DEL: leave, release, forget. A missing namespace, endpoint or network is success. */
   del(): void {
-    sweepTemps(endpointDir(this.ctx.dataDir, this.inv.conf.name));
+    sweepTemps(endpointDir(this.ctx.dataDir, this.netSpec.name));
     const rec = readJson<EndpointRecord>(this.endpointFile());
-    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
     if (rec) {
       this.teardown(rec, net ?? undefined);
     } else {
@@ -182,7 +191,7 @@ export class NetworkController {
   }
 
   private teardown(ep: EndpointRecord, net: NetworkRecord | undefined): void {
-    const netns = ep.netns || this.inv.env.netns;
+    const netns = ep.netns || this.att.netns;
     lap('store');
     this.driver.leave(this.ctx, net, ep, Sandbox.ifPresent(ep.containerId, netns));
     this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname });
@@ -192,15 +201,16 @@ export class NetworkController {
   }
 
   check(): void {
-    const { env, conf } = this.inv;
+    const env = this.att;
+    const conf = this.netSpec;
     const ep = readJson<EndpointRecord>(this.endpointFile());
     if (!ep || ep.state !== 'ready') {
       throw new CniError(ErrorCode.StateMismatch, `container ${env.containerId} has no endpoint ${env.ifname} on network ${conf.name}`, 'ADD it again');
     }
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, conf.name));
     if (!net) throw new CniError(ErrorCode.StateMismatch, `network ${conf.name} is missing from the store ${this.ctx.dataDir}`);
-    if (conf.prevResult) {
-      const want = (conf.prevResult.ips ?? []).map((ip) => ip.address).sort();
+    if (this.req.previousIps) {
+      const want = [...this.req.previousIps].sort();
       const have = ep.ips.map((ip) => ip.address).sort();
       const missing = want.filter((a) => !have.includes(a));
       if (missing.length) throw new CniError(ErrorCode.StateMismatch, `prevResult lists ${missing.join(', ')}, which endpoint ${env.ifname} of ${env.containerId} does not hold`);
@@ -213,23 +223,23 @@ export class NetworkController {
 
   /** GC: every endpoint of the network that no valid attachment names is torn down as DEL would (no list: all). */
   gc(): void {
-    const valid = this.inv.conf.validAttachments;
+    const valid = this.req.validAttachments ?? [];
     const keep = new Set(valid.map((a) => `${a.containerID}:${a.ifname}`));
-    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
-    const dir = endpointDir(this.ctx.dataDir, this.inv.conf.name);
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
+    const dir = endpointDir(this.ctx.dataDir, this.netSpec.name);
     sweepTemps(dir);
     for (const name of listDir(dir)) {
       if (keep.has(name.replace(/\.json$/, ''))) continue;
       const ep = readJson<EndpointRecord>(`${dir}/${name}`);
       if (!ep) continue;
-      this.inv.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
+      this.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
       this.teardown(ep, net);
     }
     this.ipam?.gc(valid);
   }
 
   status(): void {
-    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.inv.conf.name));
+    const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
     this.driver.status(this.ctx, net);
     this.ipam?.status();
   }

@@ -1,9 +1,8 @@
-import type { NetConf } from '../cni/config.ts';
-import type { CniEnv } from '../cni/env.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Log } from '../cni/log.ts';
 import type { Interface, IpConfig, Route } from '../cni/result.ts';
 import type { EndpointRecord, NetworkRecord } from './records.ts';
+import type { AttachmentSpec, NetworkSpec } from './requests.ts';
 import type { Sandbox } from './sandbox.ts';
 
 /** What IPAM gave an endpoint, handed to the driver's join. */
@@ -24,9 +23,10 @@ export interface JoinInfo {
   driverState?: Json;
 }
 
+/** What a driver is told of the call it serves, in the model's terms (no door's wire). */
 export interface DriverContext {
-  conf: NetConf;
-  env: CniEnv;
+  network: NetworkSpec;
+  attachment: AttachmentSpec;
   log: Log;
   dataDir: string;
 }

@@ -1,8 +1,7 @@
-import type { Attachment, NetConf } from '../cni/config.ts';
-import { delegate } from '../cni/delegate.ts';
-import type { CniEnv } from '../cni/env.ts';
+import type { Json } from '../cni/fields.ts';
 import type { Result } from '../cni/result.ts';
 import type { HostLocal } from '../ipam/host-local.ts';
+import type { Attachment } from './requests.ts';
 
 /** Loaded only when a network uses it: ip-address alone costs ~3.5 ms of start-up under Bun. */
 function hostLocalModule(): typeof import('../ipam/host-local.ts') {
@@ -31,17 +30,22 @@ export interface Ipam {
 /** The IPAM type served in-process instead of by a second executable. */
 export const IN_PROCESS_IPAM = 'cnm-host-local';
 
-/** cnm-host-local, run inside the driver's own process. */
-class InProcessIpam implements Ipam {
-  readonly type = IN_PROCESS_IPAM;
-  private readonly hl: HostLocal;
+/** A Docker IPAM plugin, spoken to from the driver's own process (shared/remote/ipam.ts). */
+export const REMOTE_IPAM = 'cnm-remote-ipam';
 
+/** cnm-host-local, run inside the driver's own process. */
+export class InProcessIpam implements Ipam {
+  readonly type = IN_PROCESS_IPAM;
+  readonly hl: HostLocal;
+
+  /** `requested`: the addresses the attachment asks for (see requestedIps). */
   constructor(
-    private readonly conf: NetConf,
-    private readonly env: CniEnv,
+    ipam: Json,
+    network: string,
     dataDir: string,
+    private readonly requested: string[] = [],
   ) {
-    this.hl = new (hostLocalModule().HostLocal)(conf.ipam!, conf.name, dataDir);
+    this.hl = new (hostLocalModule().HostLocal)(ipam, network, dataDir);
   }
 
   get dir(): string {
@@ -55,7 +59,7 @@ class InProcessIpam implements Ipam {
     this.hl.removeAll();
   }
   requestAddress(att: Attachment): Result {
-    return this.hl.allocate(att, hostLocalModule().requestedIps(this.env, this.conf));
+    return this.hl.allocate(att, this.requested);
   }
   releaseAddress(att: Attachment): void {
     this.hl.release(att);
@@ -71,37 +75,3 @@ class InProcessIpam implements Ipam {
   }
 }
 
-/** Any other CNI IPAM plugin, executed from CNI_PATH with the same config, as the spec delegates. */
-class ExecIpam implements Ipam {
-  constructor(
-    readonly type: string,
-    private readonly env: CniEnv,
-    private readonly rawConf: string,
-  ) {}
-
-  requestPool(): Pool {
-    return [];
-  }
-  releasePool(): void {}
-  requestAddress(): Result {
-    return delegate(this.type, 'ADD', this.env, this.rawConf)!;
-  }
-  releaseAddress(): void {
-    delegate(this.type, 'DEL', this.env, this.rawConf);
-  }
-  check(): void {
-    delegate(this.type, 'CHECK', this.env, this.rawConf);
-  }
-  gc(): void {
-    delegate(this.type, 'GC', this.env, this.rawConf);
-  }
-  status(): void {
-    delegate(this.type, 'STATUS', this.env, this.rawConf);
-  }
-}
-
-export function openIpam(conf: NetConf, env: CniEnv, dataDir: string): Ipam | undefined {
-  if (!conf.ipam) return undefined;
-  if (conf.ipam.type === IN_PROCESS_IPAM) return new InProcessIpam(conf, env, dataDir);
-  return new ExecIpam(conf.ipam.type, env, JSON.stringify(conf.raw));
-}

@@ -1,8 +1,8 @@
 // The pod side of an endpoint, as data: one `ip -batch` run inside the pod's namespace.
-import type { NetConf } from '../cni/config.ts';
 import { invalidConfig } from '../cni/errors.ts';
 import type { IpConfig, Route } from '../cni/result.ts';
 import { familyOf } from '../ipam/ip.ts';
+import type { AttachmentSpec } from './requests.ts';
 
 /** A locally administered unicast MAC. */
 export function randomMac(bytes: Uint8Array): string {
@@ -14,9 +14,9 @@ export function randomMac(bytes: Uint8Array): string {
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** A MAC the runtime asks for (runtimeConfig.mac, the `mac` capability, or CNI_ARGS MAC=). */
-export function requestedMac(conf: NetConf, args: Array<[string, string]>): string | undefined {
-  const fromRuntime = conf.runtimeConfig.mac;
-  const mac = (typeof fromRuntime === 'string' ? fromRuntime : args.find(([k]) => k === 'MAC')?.[1])?.toLowerCase();
+export function requestedMac(att: AttachmentSpec): string | undefined {
+  const fromRuntime = att.runtime.mac;
+  const mac = (typeof fromRuntime === 'string' ? fromRuntime : att.labels.find(([k]) => k === 'MAC')?.[1])?.toLowerCase();
   if (mac === undefined) return undefined;
   if (!MAC.test(mac) || parseInt(mac.slice(0, 2), 16) & 1) throw invalidConfig(`MAC ${JSON.stringify(mac)} is not a unicast MAC address`);
   return mac;

@@ -58,9 +58,9 @@ export function uplinkDriver(kind: UplinkKind): Driver {
     usesIpam: true,
 
     validate(ctx) {
-      const o = parseUplinkOptions(kind, ctx.conf.raw);
-      if (kind === 'macvlan') requestedMac(ctx.conf, ctx.env.args);
-      else if (ctx.conf.runtimeConfig.mac !== undefined) throw invalidConfig('ipvlan links share the master\'s MAC: runtimeConfig.mac cannot be honoured');
+      const o = parseUplinkOptions(kind, ctx.network.options);
+      if (kind === 'macvlan') requestedMac(ctx.attachment);
+      else if (ctx.attachment.runtime.mac !== undefined) throw invalidConfig('ipvlan links share the master\'s MAC: runtimeConfig.mac cannot be honoured');
       return o as unknown as Json;
     },
 
@@ -114,7 +114,7 @@ export function uplinkDriver(kind: UplinkKind): Driver {
     },
 
     prepare(ctx) {
-      const state: UplinkEndpointState = kind === 'macvlan' ? { mac: requestedMac(ctx.conf, ctx.env.args) ?? randomMac(randomBytes(6)) } : {};
+      const state: UplinkEndpointState = kind === 'macvlan' ? { mac: requestedMac(ctx.attachment) ?? randomMac(randomBytes(6)) } : {};
       return state as unknown as Json;
     },
 
