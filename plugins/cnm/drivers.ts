@@ -4,9 +4,13 @@ import { bridgeDriver } from '../../shared/bridge/driver.ts';
 import { hostDriver } from '../host/driver.ts';
 import { nullDriver } from '../null/driver.ts';
 import { uplinkDriver } from '../../shared/uplink/driver.ts';
+import { remoteDriver } from '../../shared/remote/driver.ts';
 
 /** The drivers the operator CLI can tear networks down with. */
-const DRIVERS: Record<string, Driver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver, macvlan: uplinkDriver('macvlan'), ipvlan: uplinkDriver('ipvlan') };
+const DRIVERS: Record<string, Driver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver, macvlan: uplinkDriver('macvlan'), ipvlan: uplinkDriver('ipvlan'), remote: remoteDriver };
+
+/** The drivers `cnm plugin serve` offers dockerd. */
+export const SERVED_DRIVERS = ['bridge', 'macvlan', 'ipvlan', 'null'];
 
 export function driverFor(name: string): Driver {
   const d = DRIVERS[name];

@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 import { CniError } from '../../shared/cni/errors.ts';
 import type { Json } from '../../shared/cni/fields.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
+import { DOCKER_ROOTS } from '../../shared/remote/discovery.ts';
+import { serve } from '../../shared/docker/server.ts';
+import { driverFor, SERVED_DRIVERS } from './drivers.ts';
 import { install } from './install.ts';
 import { LibCni, loadNetwork, type RuntimeConf } from './libcni.ts';
 import { endpointLs, networkInspect, networkLs, networkPrune, networkRm, out, UsageError } from './views.ts';
@@ -33,6 +36,12 @@ The node:
                           (default /etc/cni/net.d); an existing conflist is replaced only with --force;
                           --data-dir puts a store other than the default into the conflist, --cni-version sets
                           its cniVersion (default 1.0.0, what containerd 1.6 and podman 4 speak)
+
+Docker's plugin API (cnm-cni's drivers and cnm-host-local served to dockerd):
+  plugin serve --socket PATH | --name NAME [--driver bridge|macvlan|ipvlan|null]
+                          serves libnetwork's remote protocol in the foreground until SIGTERM; --name puts the
+                          socket where dockerd looks (/run/docker/plugins/NAME.sock); then
+                          docker network create -d NAME --ipam-driver NAME --subnet CIDR [-o key=value] NET
 
 Options: --data-dir DIR (the store, default ${DEFAULT_DATA_DIR}), --json, --conf-dir, --bin-dir, --cache-dir
 (libcni's, default /var/lib/cni), --ifname
@@ -75,6 +84,8 @@ function main(argv: string[]): number {
       bridge: { type: 'string' },
       master: { type: 'string' },
       'cni-version': { type: 'string' },
+      socket: { type: 'string' },
+      name: { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -107,6 +118,22 @@ function main(argv: string[]): number {
       if (group === 'gc') libcni().gc(loadNetwork(confDir, verb));
       else libcni().status(loadNetwork(confDir, verb));
       return 0;
+    case 'plugin': {
+      if (verb !== 'serve') throw new UsageError(`unknown command "plugin ${verb ?? ''}": plugin serve is the one`);
+      if (!values.socket === !values.name) throw new UsageError('plugin serve needs one of --socket PATH or --name NAME');
+      if (values.name && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)} is not a plugin name`);
+      const driver = values.driver ?? 'bridge';
+      if (!SERVED_DRIVERS.includes(driver)) throw new UsageError(`--driver must be one of ${SERVED_DRIVERS.join(', ')}`);
+      const socket = values.socket ?? `${DOCKER_ROOTS.sockets}/${values.name}.sock`;
+      serve({ socket, driver: driverFor(driver), dataDir }).then(
+        () => (process.exitCode = 0),
+        (err: unknown) => {
+          writeSync(2, `cnm: ${err instanceof CniError ? err.msg : (err as Error).message}\n`);
+          process.exit(1);
+        },
+      );
+      return 0;
+    }
     case 'install': {
       const network = values.network;
       if (network && (!values.driver || (!values.subnet && ['bridge', 'macvlan', 'ipvlan'].includes(values.driver)))) {

@@ -15,6 +15,10 @@ export class Log {
     this.write('error', msg);
   }
 
+  info(msg: string): void {
+    this.write('info', msg);
+  }
+
   warn(msg: string): void {
     this.write('warn', msg);
   }

@@ -63,7 +63,12 @@ export class NetworkController {
       };
       if (this.ipam) net.ipamType = this.ipam.type;
       if (this.ipam?.dir) net.ipamDir = this.ipam.dir;
-      net.state = step(`creating network ${net.name}`, () => this.driver.createNetwork(this.ctx, net));
+      try {
+        net.state = step(`creating network ${net.name}`, () => this.driver.createNetwork(this.ctx, net));
+      } catch (err) {
+        this.ipam?.releasePool();
+        throw err;
+      }
       writeJsonAtomic(path, net);
       return { net, created: true };
     });

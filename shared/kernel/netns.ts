@@ -1,4 +1,5 @@
 import { statSync, type Stats } from 'node:fs';
+import { CommandError, run } from './spawn.ts';
 
 /** The node's own namespace: the one this plugin process runs in. */
 export const NODE_NETNS = '/proc/self/ns/net';
@@ -43,4 +44,16 @@ export function inNetns(netns: string | undefined, tool: string, args: string[])
   const named = tool === 'ip' ? NAMED.exec(netns)?.[1] : undefined;
   if (named) return ['ip', ['-n', named, ...args]];
   return ['nsenter', [`--net=${netns}`, '--', tool, ...args]];
+}
+
+/** Makes a named namespace (/run/netns/NAME) and returns its path. */
+export function addNamedNetns(name: string): string {
+  const r = run('ip', ['netns', 'add', name]);
+  if (r.status !== 0) throw new CommandError(['ip', 'netns', 'add', name], r);
+  return `/var/run/netns/${name}`;
+}
+
+/** Removes a named namespace; one that is already gone is fine. */
+export function deleteNamedNetns(name: string): void {
+  run('ip', ['netns', 'delete', name]);
 }

@@ -14,7 +14,9 @@ export class PluginClient {
   ) {}
 
   private fail(method: string, what: string): CniError {
-    return new CniError(ErrorCode.TryAgainLater, `Docker plugin ${this.location.plugin} at ${describeAddress(this.location.address)}: ${method} ${what}`, 'is the plugin running and healthy?');
+    const where = describeAddress(this.location.address);
+    const plugin = this.location.plugin === where ? `Docker plugin at ${where}` : `Docker plugin ${this.location.plugin} at ${where}`;
+    return new CniError(ErrorCode.TryAgainLater, `${plugin}: ${method} ${what}`, 'is the plugin running and healthy?');
   }
 
   call<M extends Method>(method: M, request: RequestOf<M>): ResponseOf<M> {

@@ -1,0 +1,196 @@
+// The Docker front door, network side: libnetwork's NetworkDriver calls onto the model. A network is created
+// through the NetworkController as a CNI ADD's first use creates one; an endpoint is joined in a staging
+// namespace of its own (the driver does everything it does for a pod), and its link is then handed to Docker
+// on the node under Join's SrcName, as libnetwork's drivers do. Docker does the addressing inside the container.
+import { CniError, ErrorCode, invalidConfig } from '../cni/errors.ts';
+import type { Json } from '../cni/fields.ts';
+import type { Log } from '../cni/log.ts';
+import type { Result } from '../cni/result.ts';
+import { NetworkController } from '../cnm/controller.ts';
+import type { Driver } from '../cnm/driver.ts';
+import type { Ipam, Pool } from '../cnm/ipam.ts';
+import { randomBytes, shortHash } from '../cnm/names.ts';
+import { randomMac } from '../cnm/pod-plan.ts';
+import { removeNetwork } from '../cnm/removal.ts';
+import { noAttachment, type AttachmentSpec, type NetworkSpec } from '../cnm/requests.ts';
+import { readJson, removeFile, writeJsonAtomic } from '../cnm/store.ts';
+import { familyOf } from '../ipam/ip.ts';
+import { ipBatch } from '../kernel/iproute.ts';
+import { linkExists } from '../kernel/links.ts';
+import { addNamedNetns, deleteNamedNetns } from '../kernel/netns.ts';
+import { driverOptions } from './options.ts';
+import {
+  ENABLE_IPV6,
+  GENERIC_OPTIONS,
+  INTERNAL,
+  type CreateEndpointRequest,
+  type CreateEndpointResponse,
+  type CreateNetworkRequest,
+  type EndpointRequest,
+  type IpamData,
+  type JoinRequest,
+  type JoinResponse,
+  type NetworkDriverCalls,
+  type NetworkRequest,
+} from '../remote/protocol.ts';
+
+/** What the door keeps of a Docker network: the model's spec for it and Docker's pools. */
+interface DoorNetwork {
+  spec: NetworkSpec;
+  pool: Pool;
+}
+
+/** What the door keeps of a Docker endpoint between CreateEndpoint and DeleteEndpoint. */
+interface DoorEndpoint {
+  networkId: string;
+  addresses: string[];
+  mac?: string;
+  srcName: string;
+}
+
+/** Addresses Docker's IPAM chose, served to the model as its IPAM. */
+class GivenAddresses implements Ipam {
+  readonly type = 'docker';
+  constructor(
+    private readonly pool: Pool,
+    private readonly addresses: string[] = [],
+  ) {}
+  requestPool(): Pool {
+    return this.pool;
+  }
+  requestAddress(): Result {
+    const gateway = (a: string) => this.pool.find((p) => familyOf(p.subnet) === familyOf(a))?.gateway;
+    return { cniVersion: '1.1.0', ips: this.addresses.map((address) => ({ address, ...(gateway(address) ? { gateway: gateway(address) } : {}) })) };
+  }
+  releasePool(): void {}
+  releaseAddress(): void {}
+  check(): void {}
+  gc(): void {}
+  status(): void {}
+}
+
+const poolOf = (data: IpamData[] | null | undefined): Pool => (data ?? []).map((d) => ({ subnet: d.Pool, ...(d.Gateway ? { gateway: d.Gateway.split('/')[0]! } : {}) }));
+
+export class NetworkDoor {
+  constructor(
+    private readonly driver: Driver,
+    private readonly dataDir: string,
+    private readonly log: Log,
+  ) {}
+
+  private networkFile(id: string): string {
+    return `${this.dataDir}/docker/networks/${id}.json`;
+  }
+  private endpointFile(id: string): string {
+    return `${this.dataDir}/docker/endpoints/${id}.json`;
+  }
+
+  private network(id: string): DoorNetwork {
+    const net = readJson<DoorNetwork>(this.networkFile(id));
+    if (!net) throw invalidConfig(`network ${id} is not one of this plugin's (data dir ${this.dataDir})`);
+    return net;
+  }
+
+  private endpoint(id: string): DoorEndpoint {
+    const ep = readJson<DoorEndpoint>(this.endpointFile(id));
+    if (!ep) throw invalidConfig(`endpoint ${id} is not one of this plugin's`);
+    return ep;
+  }
+
+  private controller(net: DoorNetwork, attachment: AttachmentSpec, addresses: string[] = []): NetworkController {
+    const ipam = this.driver.usesIpam ? new GivenAddresses(net.pool, addresses) : undefined;
+    return new NetworkController(this.driver, { network: net.spec, attachment }, ipam, this.log);
+  }
+
+  readonly calls: { [M in keyof NetworkDriverCalls]: (req: NetworkDriverCalls[M][0]) => NetworkDriverCalls[M][1] } = {
+    'NetworkDriver.GetCapabilities': () => ({ Scope: 'local', ConnectivityScope: 'local' }),
+    'NetworkDriver.CreateNetwork': (req) => this.createNetwork(req),
+    'NetworkDriver.DeleteNetwork': (req) => this.deleteNetwork(req),
+    'NetworkDriver.AllocateNetwork': () => ({ Options: {} }),
+    'NetworkDriver.FreeNetwork': () => ({}),
+    'NetworkDriver.CreateEndpoint': (req) => this.createEndpoint(req),
+    'NetworkDriver.EndpointOperInfo': () => ({ Value: {} }),
+    'NetworkDriver.DeleteEndpoint': (req) => this.deleteEndpoint(req),
+    'NetworkDriver.Join': (req) => this.join(req),
+    'NetworkDriver.Leave': () => ({}),
+    'NetworkDriver.ProgramExternalConnectivity': () => ({}),
+    'NetworkDriver.RevokeExternalConnectivity': () => ({}),
+    'NetworkDriver.DiscoverNew': () => ({}),
+    'NetworkDriver.DiscoverDelete': () => ({}),
+  };
+
+  private createNetwork(req: CreateNetworkRequest): Json {
+    if (!/^[0-9a-zA-Z]{12,}$/.test(req.NetworkID ?? '')) throw invalidConfig(`NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker network id`);
+    const options = req.Options ?? {};
+    const generic = (options[GENERIC_OPTIONS] ?? {}) as Record<string, unknown>;
+    if (options[ENABLE_IPV6] === true && (req.IPv6Data ?? []).length === 0) throw invalidConfig('IPv6 is enabled but no IPv6 pool was given');
+    const net: DoorNetwork = {
+      spec: { name: req.NetworkID.slice(0, 12), options: driverOptions(this.driver.name, req.NetworkID, generic, options[INTERNAL] === true), dataDir: this.dataDir },
+      pool: [...poolOf(req.IPv4Data), ...poolOf(req.IPv6Data)],
+    };
+    this.controller(net, noAttachment()).createNetwork();
+    writeJsonAtomic(this.networkFile(req.NetworkID), net);
+    return {};
+  }
+
+  private deleteNetwork(req: NetworkRequest): Json {
+    const net = readJson<DoorNetwork>(this.networkFile(req.NetworkID));
+    if (net) removeNetwork(this.dataDir, net.spec.name, () => this.driver, this.log);
+    removeFile(this.networkFile(req.NetworkID));
+    return {};
+  }
+
+  private createEndpoint(req: CreateEndpointRequest): CreateEndpointResponse {
+    this.network(req.NetworkID);
+    const given = req.Interface ?? {};
+    const addresses = [given.Address, given.AddressIPv6].filter((a): a is string => !!a);
+    if (this.driver.usesIpam && addresses.length === 0) throw invalidConfig(`endpoint ${req.EndpointID} comes with no address`, 'give the network an IPAM driver with a pool');
+    // Like libnetwork's bridge and macvlan drivers: a MAC chosen here when Docker names none.
+    const chooses = !given.MacAddress && (this.driver.name === 'bridge' || this.driver.name === 'macvlan');
+    const mac = given.MacAddress || (chooses ? randomMac(randomBytes(6)) : undefined);
+    const ep: DoorEndpoint = { networkId: req.NetworkID, addresses, srcName: `cnmd${shortHash(req.EndpointID).slice(0, 11)}`, ...(mac ? { mac } : {}) };
+    writeJsonAtomic(this.endpointFile(req.EndpointID), ep);
+    return chooses ? { Interface: { MacAddress: mac! } } : {};
+  }
+
+  private join(req: JoinRequest): JoinResponse {
+    const ep = this.endpoint(req.EndpointID);
+    const net = this.network(ep.networkId);
+    const attachment = (netns: string): AttachmentSpec => ({ ...noAttachment(), containerId: req.EndpointID, ifname: 'eth0', netns, runtime: ep.mac ? { mac: ep.mac } : {} });
+    if (!this.driver.usesIpam) {
+      // Nothing to hand over (the null driver): the model acts on the container's namespace itself.
+      this.controller(net, attachment(req.SandboxKey)).add();
+      return {};
+    }
+    const staging = `cnm-stage-${shortHash(req.EndpointID).slice(0, 12)}`;
+    const path = addNamedNetns(staging);
+    try {
+      this.controller(net, attachment(path), ep.addresses).add();
+      // Out of the staging namespace onto the node under SrcName; Docker moves it on into the container.
+      ipBatch([`link set dev eth0 netns /proc/${process.pid}/ns/net name ${ep.srcName}`], path);
+    } catch (err) {
+      this.controller(net, attachment(path)).del();
+      throw err;
+    } finally {
+      deleteNamedNetns(staging);
+    }
+    const gateway = (family: 4 | 6) => net.pool.find((p) => familyOf(p.subnet) === family)?.gateway;
+    return { InterfaceName: { SrcName: ep.srcName, DstPrefix: 'eth' }, ...(gateway(4) ? { Gateway: gateway(4) } : {}), ...(gateway(6) ? { GatewayIPv6: gateway(6) } : {}) };
+  }
+
+  private deleteEndpoint(req: EndpointRequest): Json {
+    const ep = readJson<DoorEndpoint>(this.endpointFile(req.EndpointID));
+    const net = readJson<DoorNetwork>(this.networkFile(req.NetworkID));
+    if (net) this.controller(net, { ...noAttachment(), containerId: req.EndpointID, ifname: 'eth0' }).del();
+    // Docker moved the link back out under SrcName; a child link (macvlan, ipvlan) is still there.
+    if (ep && linkExists(ep.srcName)) {
+      try {
+        ipBatch([`link del ${ep.srcName}`]);
+      } catch (err) {
+        if (linkExists(ep.srcName)) throw new CniError(ErrorCode.KernelFailure, `cannot remove ${ep.srcName}: ${(err as Error).message}`);
+      }
+    }
+    removeFile(this.endpointFile(req.EndpointID));
+    return {};
+  }
+}
