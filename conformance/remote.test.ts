@@ -33,9 +33,9 @@ test.after.each(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Our bridges, and links `cnm plugin serve` handed over under a SrcName (cnmd*: only plugin servers make them). */
+/** Our bridges, and links `cnm plugin serve` handed over under a SrcName (cnmsrc*: only plugin servers make them). */
 async function ourLinks(): Promise<string[]> {
-  return [...(await nodeLinks(PREFIX)), ...(await nodeLinks('cnmd'))];
+  return [...(await nodeLinks(PREFIX)), ...(await nodeLinks('cnmsrc'))];
 }
 
 const serverNetworks = new Set<string>();

@@ -148,7 +148,7 @@ export class NetworkDoor {
     // Like libnetwork's bridge and macvlan drivers: a MAC chosen here when Docker names none.
     const chooses = !given.MacAddress && (this.driver.name === 'bridge' || this.driver.name === 'macvlan');
     const mac = given.MacAddress || (chooses ? randomMac(randomBytes(6)) : undefined);
-    const ep: DoorEndpoint = { networkId: req.NetworkID, addresses, srcName: `cnmd${shortHash(req.EndpointID).slice(0, 11)}`, ...(mac ? { mac } : {}) };
+    const ep: DoorEndpoint = { networkId: req.NetworkID, addresses, srcName: `cnmsrc${shortHash(req.EndpointID).slice(0, 9)}`, ...(mac ? { mac } : {}) };
     writeJsonAtomic(this.endpointFile(req.EndpointID), ep);
     return chooses ? { Interface: { MacAddress: mac! } } : {};
   }
