@@ -116,6 +116,9 @@ const median = (xs) => pct(xs, 50);
 const rows = [];
 const row = (name, unit, cnm, ref, better = 'lower') => rows.push({ name, unit, cnm, ref, ratio: cnm / ref, better });
 
+/** The reference's sequential p50s, the yardstick of the remote rows. */
+const refP50 = {};
+
 function sequential() {
   const t = { cnm: { ADD: [], DEL: [] }, ref: { ADD: [], DEL: [] } };
   // Warm the page cache and create both networks before anything is timed.
@@ -131,9 +134,45 @@ function sequential() {
     }
   }
   for (const command of ['ADD', 'DEL']) {
+    refP50[command] = median(t.ref[command]);
     row(`${command} p50 (${PODS} pods one after another)`, 'ms', median(t.cnm[command]), median(t.ref[command]));
     row(`${command} p95`, 'ms', pct(t.cnm[command], 95), pct(t.ref[command], 95));
   }
+}
+
+/**
+ * cnm-remote + cnm-remote-ipam against `cnm plugin serve` (its bridge driver and cnm-host-local): every ADD makes
+ * RequestAddress, CreateEndpoint, Join and ProgramExternalConnectivity calls over the plugin's unix socket, and
+ * the server joins the endpoint in a staging namespace before handing the link over. Compared with the
+ * reference bridge's sequential p50.
+ */
+let server;
+async function remote() {
+  const socket = `${dataDir}/serve.sock`;
+  server = spawn(`${BIN}/cnm`, ['--data-dir', `${dataDir}/serve`, 'plugin', 'serve', '--socket', socket], { stdio: ['ignore', 'ignore', 'ignore'] });
+  for (let i = 0; i < 400 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+  CONF.remote = {
+    cniVersion: '1.0.0',
+    name: `cnmt${pid}benchs`,
+    type: 'cnm-remote',
+    plugin: socket,
+    options: { bridge: `cnmtb${pid % 100000}s` },
+    dataDir,
+    ipam: { type: 'cnm-remote-ipam', plugin: socket, pool: '10.252.0.0/16' },
+  };
+  EXE.remote = `${BIN}/cnm-remote`;
+  IFNAME.remote = 'eth2';
+  const t = { ADD: [], DEL: [] };
+  timed('remote', 'ADD', 9999);
+  timed('remote', 'DEL', 9999);
+  for (const command of ['ADD', 'DEL']) {
+    for (let i = 0; i < PODS; i++) {
+      progress(`remote ${command} ${i + 1}/${PODS}`);
+      t[command].push(timed('remote', command, i));
+    }
+  }
+  row(`cnm-remote ADD p50 against \`cnm plugin serve\` (vs the reference bridge)`, 'ms', median(t.ADD), refP50.ADD);
+  row(`cnm-remote DEL p50 against \`cnm plugin serve\``, 'ms', median(t.DEL), refP50.DEL);
 }
 
 async function churn() {
@@ -206,12 +245,14 @@ function diskSize() {
 }
 
 function cleanup() {
-  for (const kind of ['cnm', 'ref']) {
+  for (const kind of Object.keys(CONF)) {
     for (const i of [...Array(PODS).keys(), 9999, 5000, ...Array.from({ length: CHURN }, (_, k) => 1000 + k)]) {
       spawnSync(EXE[kind], [], { input: JSON.stringify(CONF[kind]), env: envFor(kind, 'DEL', i) });
     }
   }
   spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', CONF.cnm.name]);
+  if (CONF.remote) spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', CONF.remote.name]);
+  server?.kill('SIGTERM');
   spawnSync('ip', ['link', 'del', CONF.ref.bridge]);
   for (const name of namespaces) spawnSync('ip', ['netns', 'delete', name]);
   rmSync(dataDir, { recursive: true, force: true });
@@ -236,6 +277,7 @@ function table() {
 const started = new Date();
 try {
   sequential();
+  await remote();
   await churn();
   ipam();
   peakRss();

@@ -22,3 +22,8 @@ export function endpointLinkName(prefix: string, network: string, containerId: s
 export function randomBytes(n: number): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));
 }
+
+/** n random bytes as hex: Docker-style ids (64 hex characters for 32 bytes). */
+export function randomHex(n: number): string {
+  return [...randomBytes(n)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -4,7 +4,7 @@
 import { invalidConfig } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import { InProcessIpam } from '../cnm/ipam.ts';
-import { randomBytes, shortHash } from '../cnm/names.ts';
+import { randomHex, shortHash } from '../cnm/names.ts';
 import { readJson, removeFile, writeJsonAtomic } from '../cnm/store.ts';
 import { formatCidr, formatIp, parseCidr, parseIp } from '../ipam/ip.ts';
 import {
@@ -104,7 +104,7 @@ export class IpamDoor {
       return { Address: `${gateway}/${prefix}`, Data: {} };
     }
     // Docker names no holder: each address is its own attachment, found again by the address.
-    const att = { containerID: `docker-${[...randomBytes(8)].map((b) => b.toString(16).padStart(2, '0')).join('')}`, ifname: 'eth0' };
+    const att = { containerID: `docker-${randomHex(8)}`, ifname: 'eth0' };
     const got = this.ipam(req.PoolID, p, req.Address ? [req.Address] : []).requestAddress(att);
     return { Address: got.ips![0]!.address, Data: {} };
   }

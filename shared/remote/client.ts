@@ -1,6 +1,7 @@
 // A Docker plugin as the model's drivers call it: typed calls, each bounded by the timeout, every failure a
 // CNI error 11 (try again later) that names the plugin, its socket and the call.
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { Log } from '../cni/log.ts';
 import { describeAddress, type PluginLocation } from './discovery.ts';
 import type { ErrorReply, Method, RequestOf, ResponseOf } from './protocol.ts';
 import { postSync, TransportError } from './transport.ts';
@@ -47,5 +48,15 @@ export class PluginClient {
     if (!Array.isArray(r.Implements) || !r.Implements.includes(iface)) {
       throw this.fail('Plugin.Activate', `says it implements ${JSON.stringify(r.Implements ?? [])}, not ${iface}`);
     }
+  }
+}
+
+/** A call on the way out (DEL, network removal): a plugin's failure is logged, never thrown. */
+export function bestEffort(log: Log, what: string, call: () => unknown): void {
+  try {
+    call();
+  } catch (err) {
+    if (!(err instanceof CniError)) throw err;
+    log.warn(`${what}: ${err.msg}`);
   }
 }

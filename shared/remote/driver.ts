@@ -4,12 +4,13 @@
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import type { IpConfig, Route } from '../cni/result.ts';
-import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
-import { randomBytes } from '../cnm/names.ts';
+import type { Driver, JoinInfo } from '../cnm/driver.ts';
+import { randomHex } from '../cnm/names.ts';
 import { podBatch, requestedMac } from '../cnm/pod-plan.ts';
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { familyOf } from '../ipam/ip.ts';
 import { addrs, ipBatch, ipJson, type IpLink } from '../kernel/iproute.ts';
+import { bestEffort } from './client.ts';
 import { clientFor, parseRemoteNetworkOptions, type RemoteNetworkOptions } from './options.ts';
 import { ENABLE_IPV6, GENERIC_OPTIONS, INTERNAL, type EndpointInterface, type IpamData, type JoinResponse } from './protocol.ts';
 
@@ -29,23 +30,13 @@ interface RemoteEndpointState {
 const optionsOf = (net: NetworkRecord) => net.options as unknown as RemoteNetworkOptions;
 const networkIdOf = (net: NetworkRecord) => (net.state as unknown as RemoteNetworkState).networkId;
 const stateOf = (ep: EndpointRecord) => ep.driverState as unknown as RemoteEndpointState;
-const hexId = () => [...randomBytes(32)].map((b) => b.toString(16).padStart(2, '0')).join('');
+const hexId = () => randomHex(32);
 
 /** libnetwork's pool data: CIDR pool, gateway in CIDR form. */
 function ipamData(net: NetworkRecord, family: 4 | 6): IpamData[] {
   return net.subnets
     .filter((s) => familyOf(s.subnet) === family)
     .map((s) => ({ AddressSpace: 'LocalDefault', Pool: s.subnet, ...(s.gateway ? { Gateway: `${s.gateway}/${s.subnet.split('/')[1]}` } : {}) }));
-}
-
-/** A best-effort call on the way out: its failure is logged, never thrown. */
-function tryCall(ctx: DriverContext, what: string, call: () => unknown): void {
-  try {
-    call();
-  } catch (err) {
-    if (!(err instanceof CniError)) throw err;
-    ctx.log.warn(`${what}: ${err.msg}`);
-  }
 }
 
 /** The interface CreateEndpoint sends, and the plugin's answer merged in: it may fill only what we left empty. */
@@ -97,7 +88,7 @@ export const remoteDriver: Driver = {
   ensureNetwork: () => [],
 
   deleteNetwork(ctx, net) {
-    tryCall(ctx, `network ${net.name} is forgotten here but the plugin did not delete it`, () => clientFor(optionsOf(net)).call('NetworkDriver.DeleteNetwork', { NetworkID: networkIdOf(net) }));
+    bestEffort(ctx.log, `network ${net.name} is forgotten here but the plugin did not delete it`, () => clientFor(optionsOf(net)).call('NetworkDriver.DeleteNetwork', { NetworkID: networkIdOf(net) }));
   },
 
   prepare(ctx) {
@@ -164,9 +155,9 @@ export const remoteDriver: Driver = {
     const c = clientFor(optionsOf(net));
     const ids = { NetworkID: networkIdOf(net), EndpointID: s.endpointId };
     const what = `endpoint ${ep.containerId}/${ep.ifname} is forgotten here but the plugin was not told`;
-    if (s.external) tryCall(ctx, what, () => c.call('NetworkDriver.RevokeExternalConnectivity', ids));
-    if (s.srcName) tryCall(ctx, what, () => c.call('NetworkDriver.Leave', ids));
-    tryCall(ctx, what, () => c.call('NetworkDriver.DeleteEndpoint', ids));
+    if (s.external) bestEffort(ctx.log, what, () => c.call('NetworkDriver.RevokeExternalConnectivity', ids));
+    if (s.srcName) bestEffort(ctx.log, what, () => c.call('NetworkDriver.Leave', ids));
+    bestEffort(ctx.log, what, () => c.call('NetworkDriver.DeleteEndpoint', ids));
   },
 
   check(_ctx, _net, ep, sandbox) {

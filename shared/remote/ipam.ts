@@ -8,7 +8,7 @@ import { REMOTE_IPAM, type Ipam, type Pool } from '../cnm/ipam.ts';
 import type { Attachment } from '../cnm/requests.ts';
 import { listDir, readJson, removeFile, withLock, writeJsonAtomic } from '../cnm/store.ts';
 import { rmSync } from 'node:fs';
-import type { PluginClient } from './client.ts';
+import { bestEffort, type PluginClient } from './client.ts';
 import { clientFor, type RemoteIpamConf } from './options.ts';
 import { GATEWAY_ADDRESS, REQUEST_ADDRESS_TYPE } from './protocol.ts';
 
@@ -109,12 +109,9 @@ export class RemoteIpam implements Ipam {
 
   /** ReleaseAddress, logged and forgotten when the plugin cannot be reached. */
   private release(pool: PoolState, address: string): void {
-    try {
-      this.client().call('IpamDriver.ReleaseAddress', { PoolID: pool.poolId, Address: ipOf(address) });
-    } catch (err) {
-      if (!(err instanceof CniError)) throw err;
-      this.log.warn(`address ${address} is forgotten here but was not released by the plugin: ${err.msg}`);
-    }
+    bestEffort(this.log, `address ${address} is forgotten here but was not released by the plugin`, () =>
+      this.client().call('IpamDriver.ReleaseAddress', { PoolID: pool.poolId, Address: ipOf(address) }),
+    );
   }
 
   releaseAddress(att: Attachment): void {
@@ -129,13 +126,10 @@ export class RemoteIpam implements Ipam {
   releasePool(): void {
     const pool = this.pool;
     if (pool) {
-      try {
+      bestEffort(this.log, `pool ${pool.pool} is forgotten here but was not released by the plugin`, () => {
         if (pool.gatewayRequested && pool.gateway) this.client().call('IpamDriver.ReleaseAddress', { PoolID: pool.poolId, Address: ipOf(pool.gateway) });
         this.client().call('IpamDriver.ReleasePool', { PoolID: pool.poolId });
-      } catch (err) {
-        if (!(err instanceof CniError)) throw err;
-        this.log.warn(`pool ${pool.pool} is forgotten here but was not released by the plugin: ${err.msg}`);
-      }
+      });
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
