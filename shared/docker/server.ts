@@ -7,7 +7,6 @@ import { dirname } from 'node:path';
 import { asCniError, CniError, ErrorCode } from '../cni/errors.ts';
 import { Log } from '../cni/log.ts';
 import type { Driver } from '../cnm/driver.ts';
-import { withLock } from '../cnm/store.ts';
 import { PLUGIN_MEDIA_TYPE } from '../remote/protocol.ts';
 import { IpamDoor } from './ipam-door.ts';
 import { NetworkDoor } from './network-door.ts';
@@ -49,8 +48,8 @@ export function serve(o: ServeOptions): Promise<void> {
       return reply(res, 400, { Err: `${method}: the request body is not JSON` });
     }
     try {
-      // One call at a time per data dir: the model's store is shared with any CNI plugin using it.
-      const answer = withLock(`${o.dataDir}/locks/_plugin`, () => handler(request as never));
+      // Handlers are synchronous: one call at a time, in arrival order; the model locks what it shares with CNI plugins.
+      const answer = handler(request as never);
       log.debug(`${method} ${body.trim()} -> ${JSON.stringify(answer)}`);
       reply(res, 200, answer);
     } catch (thrown) {
