@@ -88,4 +88,23 @@ test('the same with --ipam-driver <cnm plugin>: addresses from cnm-host-local, e
   assert.equal(filesUnder(`${dir}/plugin`).filter((f) => !f.startsWith('locks/') && !f.includes('last_reserved')), [], 'nothing left in the plugin\'s store: pool and addresses released');
 });
 
+test('--driver macvlan: the served macvlan driver gives two containers children of a parent in the daemon\'s namespace; they ping each other; rm leaves the parent alone', async () => {
+  const d = dockerd!;
+  // A veth pair as the parent (this kernel has no dummy links); its peer stands for the wire.
+  const parent = `${PREFIX}par`.slice(0, 15);
+  const wire = `${PREFIX}wir`.slice(0, 15);
+  await execa('ip', ['-n', ns.name, 'link', 'add', parent, 'type', 'veth', 'peer', 'name', wire]);
+  for (const l of [parent, wire]) await execa('ip', ['-n', ns.name, 'link', 'set', l, 'up']);
+  const name = `${PREFIX}mv`;
+  await startPluginServer({ dataDir: `${dir}/plugin-macvlan`, name, driver: 'macvlan', wrap: d.wrap(), socketSeenAt: `/proc/${d.pid}/root/run/docker/plugins/${name}.sock` });
+  await d.docker(['network', 'create', '-d', name, '--ipam-driver', name, '--subnet', '172.20.42.0/24', '-o', `parent=${parent}`, name]);
+  await twoContainersPing(d, name);
+  const kinds = JSON.parse((await execa('ip', ['-n', ns.name, '-d', '-j', 'link', 'show'])).stdout) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
+  assert.equal(kinds.filter((l) => l.linkinfo?.info_kind === 'macvlan').map((l) => l.ifname), [], 'the containers\' macvlans are in their own namespaces');
+  await d.docker(['rm', '-f', `${name}-a`]);
+  await d.docker(['network', 'rm', name]);
+  assert.equal((await inNamespace()).links.sort(), [parent, wire].sort(), 'only the parent (and its wire) is left');
+  assert.equal(filesUnder(`${dir}/plugin-macvlan`).filter((f) => !f.startsWith('locks/') && !f.includes('last_reserved')), [], 'nothing left in the plugin\'s store');
+});
+
 test.run();
