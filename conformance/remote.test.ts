@@ -2,7 +2,7 @@
 // libnetwork's remote protocol, every call over the plugin's unix socket. Then the same calls broken one at a
 // time by a proxy in front of the server (an Err reply, a 404, a body that is not JSON, no answer at all).
 import { execa } from 'execa';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
@@ -109,7 +109,8 @@ test('two pods on a remote network exchange traffic with addresses from cnm-remo
   assert.equal(filesUnder(`${dir}/cni`).filter((f) => !f.startsWith('locks/')), [], 'nothing left in cnm-remote\'s store');
   assert.equal(serverState(), [], 'nothing left in the server\'s store: networks, endpoints, pools, addresses');
   assert.equal(await leftovers(), [], 'no bridge, veth or nft table left');
-  await server.stop();
+  assert.is(await server.stop(), 0, 'SIGTERM: a clean exit');
+  assert.not.ok(existsSync(server.socket), 'and the socket is gone');
 });
 
 test('the plugin killed: ADD answers error 11 within its timeout naming the socket; DEL still succeeds and forgets the pod', async () => {
@@ -149,6 +150,7 @@ const FAULTS: Array<[string, Fault, RegExp]> = [
   ['NetworkDriver.Join', '404', /NetworkDriver\.Join is not implemented \(HTTP 404\)/],
   ['IpamDriver.RequestAddress', 'not-json', /IpamDriver\.RequestAddress answered with something that is not JSON/],
   ['NetworkDriver.Join', 'hang', /NetworkDriver\.Join got no answer within 2\.0 s/],
+  ['NetworkDriver.CreateEndpoint', 'changed-address', /NetworkDriver\.CreateEndpoint changed the Address it was given/],
 ];
 
 for (const [method, fault, words] of FAULTS) {

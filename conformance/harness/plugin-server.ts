@@ -10,10 +10,10 @@ export interface PluginServer {
   socket: string;
   dataDir: string;
   pid: number;
-  /** SIGTERM, and waits for the exit. */
-  stop(): Promise<void>;
+  /** SIGTERM, and waits for the exit; returns the exit code. */
+  stop(): Promise<number | undefined>;
   /** SIGKILL, and waits for the exit. */
-  kill(): Promise<void>;
+  kill(): Promise<number | undefined>;
 }
 
 const running = new Set<ResultPromise>();
@@ -51,8 +51,9 @@ export async function startPluginServer(o: { dataDir: string; socket?: string; n
   await waitForSocket(socket, 'cnm plugin serve');
   const stopWith = async (signal: NodeJS.Signals) => {
     child.kill(signal);
-    await child;
+    const r = await child;
     running.delete(child);
+    return r.exitCode;
   };
   return { socket, dataDir: o.dataDir, pid: child.pid!, stop: () => stopWith('SIGTERM'), kill: () => stopWith('SIGKILL') };
 }
@@ -67,7 +68,8 @@ export async function stopAllPluginServers(): Promise<void> {
   running.clear();
 }
 
-export type Fault = 'err' | '404' | 'not-json' | 'hang';
+/** How the proxy breaks its call; `changed-address` answers CreateEndpoint with an address it was not given. */
+export type Fault = 'err' | '404' | 'not-json' | 'hang' | 'changed-address';
 
 /** A plugin at `socket` that forwards every call to `upstream` except `method`, which it answers with `fault`. */
 export async function startFaultyProxy(socket: string, upstream: string, method: string, fault: Fault): Promise<{ close(): Promise<void> }> {
@@ -81,6 +83,7 @@ export async function startFaultyProxy(socket: string, upstream: string, method:
         if (fault === 'hang') return void hung.push(() => res.destroy());
         if (fault === 'err') return void res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ Err: 'injected failure' }));
         if (fault === '404') return void res.writeHead(404).end('404 page not found\n');
+        if (fault === 'changed-address') return void res.writeHead(200).end(JSON.stringify({ Interface: { Address: '172.20.99.99/24' } }));
         return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html>not json</html>');
       }
       const up = request({ socketPath: upstream, path: req.url, method: 'POST', headers: { 'Content-Length': body.length } }, (r) => {
