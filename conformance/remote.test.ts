@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { shortHash } from '../shared/cnm/names.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
 import { isolationTableOf } from './harness/bridge.ts';
 import { filesUnder } from './harness/datadir.ts';
@@ -30,6 +31,7 @@ test.after.each(async () => {
   // bridge's veths die with the pods' and the servers' staging namespaces.
   for (const l of await ourLinks()) await execa('ip', ['link', 'del', l], { reject: false });
   for (const t of await ourTables()) await execa('nft', ['delete', 'table', ...t.split(' ')], { reject: false });
+  await execa('ip', ['netns', 'delete', stagingNetns()], { reject: false });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -37,6 +39,9 @@ test.after.each(async () => {
 async function ourLinks(): Promise<string[]> {
   return [...(await nodeLinks(PREFIX)), ...(await nodeLinks('cnmsrc'))];
 }
+
+/** The namespace where the server joins endpoints before handing their links over (named after its data dir). */
+const stagingNetns = () => `cnm-stage-${shortHash(`${dir}/server`).slice(0, 8)}`;
 
 const serverNetworks = new Set<string>();
 async function ourTables(): Promise<string[]> {
@@ -111,6 +116,7 @@ test('two pods on a remote network exchange traffic with addresses from cnm-remo
   assert.equal(await leftovers(), [], 'no bridge, veth or nft table left');
   assert.is(await server.stop(), 0, 'SIGTERM: a clean exit');
   assert.not.ok(existsSync(server.socket), 'and the socket is gone');
+  assert.not.ok(existsSync(`/var/run/netns/${stagingNetns()}`), 'and the staging namespace');
 });
 
 test('the plugin killed: ADD answers error 11 within its timeout naming the socket; DEL still succeeds and forgets the pod', async () => {

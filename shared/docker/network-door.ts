@@ -1,7 +1,7 @@
 // The Docker front door, network side: libnetwork's NetworkDriver calls onto the model. A network is created
-// through the NetworkController as a CNI ADD's first use creates one; an endpoint is joined in a staging
-// namespace of its own (the driver does everything it does for a pod), and its link is then handed to Docker
-// on the node under Join's SrcName, as libnetwork's drivers do. Docker does the addressing inside the container.
+// through the NetworkController as a CNI ADD's first use creates one; an endpoint is joined in the door's staging
+// namespace (the driver does everything it does for a pod), and its link is then handed to Docker on the node
+// under Join's SrcName, as libnetwork's drivers do. Docker does the addressing inside the container.
 import { CniError, ErrorCode, invalidConfig } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Log } from '../cni/log.ts';
@@ -17,7 +17,7 @@ import { readJson, removeFile, writeJsonAtomic } from '../cnm/store.ts';
 import { familyOf } from '../ipam/ip.ts';
 import { ipBatch } from '../kernel/iproute.ts';
 import { linkExists } from '../kernel/links.ts';
-import { addNamedNetns, deleteNamedNetns } from '../kernel/netns.ts';
+import { addNamedNetns, deleteNamedNetns, netnsState } from '../kernel/netns.ts';
 import { driverOptions } from './options.ts';
 import {
   ENABLE_IPV6,
@@ -77,6 +77,24 @@ export class NetworkDoor {
     private readonly dataDir: string,
     private readonly log: Log,
   ) {}
+
+  /**
+   * Where endpoints are joined before their link is handed over: one namespace per data dir, made on first use
+   * and kept (calls are served one at a time, and a link leaves it before the next Join), removed by close().
+   */
+  private stagingNetns(): string {
+    const path = `/var/run/netns/${this.stagingName}`;
+    return netnsState(path) === 'present' ? path : addNamedNetns(this.stagingName);
+  }
+
+  private get stagingName(): string {
+    return `cnm-stage-${shortHash(this.dataDir).slice(0, 8)}`;
+  }
+
+  /** The server is stopping: the staging namespace goes. */
+  close(): void {
+    deleteNamedNetns(this.stagingName);
+  }
 
   private networkFile(id: string): string {
     return `${this.dataDir}/docker/networks/${id}.json`;
@@ -162,8 +180,7 @@ export class NetworkDoor {
       this.controller(net, attachment(req.SandboxKey)).add();
       return {};
     }
-    const staging = `cnm-stage-${shortHash(req.EndpointID).slice(0, 12)}`;
-    const path = addNamedNetns(staging);
+    const path = this.stagingNetns();
     try {
       this.controller(net, attachment(path), ep.addresses).add();
       // Out of the staging namespace onto the node under SrcName; Docker moves it on into the container.
@@ -171,8 +188,6 @@ export class NetworkDoor {
     } catch (err) {
       this.controller(net, attachment(path)).del();
       throw err;
-    } finally {
-      deleteNamedNetns(staging);
     }
     const gateway = (family: 4 | 6) => net.pool.find((p) => familyOf(p.subnet) === family)?.gateway;
     return { InterfaceName: { SrcName: ep.srcName, DstPrefix: 'eth' }, ...(gateway(4) ? { Gateway: gateway(4) } : {}), ...(gateway(6) ? { GatewayIPv6: gateway(6) } : {}) };

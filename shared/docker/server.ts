@@ -1,6 +1,6 @@
 // `cnm plugin serve`: libnetwork's remote protocol served on a unix socket, each call handed to the network or
 // IPAM door. Foreground, logs on stderr, stops cleanly on SIGTERM; all state is in the data dir, so a SIGKILL
-// costs nothing but the stale socket, which the next start replaces.
+// costs nothing but the stale socket and the staging namespace, which the next start replaces and reuses.
 import { mkdirSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
@@ -22,9 +22,10 @@ type Handler = (req: never) => unknown;
 export function serve(o: ServeOptions): Promise<void> {
   const http = require('node:http') as typeof import('node:http');
   const log = new Log('cnm plugin serve');
+  const networks = new NetworkDoor(o.driver, o.dataDir, log);
   const handlers: Record<string, Handler> = {
     'Plugin.Activate': () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
-    ...new NetworkDoor(o.driver, o.dataDir, log).calls,
+    ...networks.calls,
     ...new IpamDoor(o.dataDir).calls,
   };
 
@@ -76,6 +77,7 @@ export function serve(o: ServeOptions): Promise<void> {
         log.info(`${signal}: stopping`);
         server.close(() => {
           rmSync(o.socket, { force: true });
+          networks.close();
           resolve();
         });
         server.closeAllConnections();
