@@ -24,6 +24,12 @@ export async function deleteNetns(ns: TestNetns): Promise<void> {
   if (existsSync(ns.path)) await execa('ip', ['netns', 'delete', ns.name]);
 }
 
+/** Whether a namespace is another test process's (`cnm<x>-<pid>-...` of a suite running beside this one). */
+export function otherSuites(name: string): boolean {
+  const pid = /^cnm[a-z]*-(\d+)-/.exec(name)?.[1];
+  return pid !== undefined && Number(pid) !== process.pid;
+}
+
 /** Every named namespace of the machine (a runtime's too). */
 export async function allNetns(): Promise<string[]> {
   const { stdout } = await execa('ip', ['-j', 'netns', 'list']);
