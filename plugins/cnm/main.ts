@@ -7,6 +7,7 @@ import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
 import { DOCKER_ROOTS } from '../../shared/remote/discovery.ts';
 import { serve } from '../../shared/docker/server.ts';
 import { driverFor, SERVED_DRIVERS } from './drivers.ts';
+import { DEFAULT_DNS_RUN_DIR } from '../../shared/discovery/options.ts';
 import { install } from './install.ts';
 import { LibCni, loadNetwork, type RuntimeConf } from './libcni.ts';
 import { endpointLs, networkInspect, networkLs, networkPrune, networkRm, out, UsageError } from './views.ts';
@@ -30,6 +31,9 @@ A network from a conf dir, as a runtime runs it (cnitool's verbs):
   (env as cnitool: NETCONFPATH, CNI_PATH, CNI_IFNAME, CNI_ARGS, CAP_ARGS)
 
 The node:
+  dns [--run-dir DIR]     the node's DNS server for networks with serviceDiscovery, in the foreground (an ADD
+                          starts it detached when none runs; it stops when no endpoint needs it); --run-dir is
+                          the networks' serviceDiscovery.runDir (default ${DEFAULT_DNS_RUN_DIR})
   install [--bin-dir DIR] [--conf-dir DIR] [--link] [--network NAME --driver bridge|macvlan|ipvlan --subnet CIDR
           [--bridge NAME] [--master IF]] [--force]
                           executables into the bin dir (default /opt/cni/bin) and a conflist into the conf dir
@@ -86,6 +90,7 @@ function main(argv: string[]): number {
       'cni-version': { type: 'string' },
       socket: { type: 'string' },
       name: { type: 'string' },
+      'run-dir': { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -101,6 +106,9 @@ function main(argv: string[]): number {
   const ifname = values.ifname ?? process.env.CNI_IFNAME ?? 'eth0';
 
   switch (group) {
+    case 'dns':
+      // Loaded only here: the DNS wire library never costs a plugin's start-up.
+      return (require('./dns.ts') as typeof import('./dns.ts')).runDns(values['run-dir'] ?? DEFAULT_DNS_RUN_DIR);
     case 'add':
     case 'check':
     case 'del': {

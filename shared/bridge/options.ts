@@ -2,6 +2,7 @@ import { validateIfname } from '../cni/env.ts';
 import { invalidConfig } from '../cni/errors.ts';
 import { asObject, optBool, optInt, optString, type Json } from '../cni/fields.ts';
 import { canonicalIp } from '../ipam/ip.ts';
+import { parseDiscovery, type Discovery } from '../discovery/options.ts';
 
 /** A bridge network's options: the reference bridge's keys plus CNM's icc and internal. */
 export interface BridgeOptions {
@@ -20,6 +21,8 @@ export interface BridgeOptions {
   icc: boolean;
   /** No traffic leaves the node, none comes in from beyond it. */
   internal: boolean;
+  /** Names for the network's pods, served by the node's DNS server (absent: none). */
+  serviceDiscovery?: Discovery;
 }
 
 export const DEFAULT_BRIDGE = 'cnm0';
@@ -32,6 +35,7 @@ export function parseBridgeOptions(raw: Json): BridgeOptions {
   const internal = optBool(raw, 'internal') ?? false;
   const ipMasq = optBool(raw, 'ipMasq') ?? false;
   if (internal && ipMasq) throw invalidConfig('internal and ipMasq contradict each other: an internal network has no way out to masquerade', 'drop one of them');
+  const discovery = parseDiscovery(raw);
   return {
     bridge,
     isGateway: (optBool(raw, 'isGateway') ?? false) || isDefaultGateway,
@@ -46,6 +50,7 @@ export function parseBridgeOptions(raw: Json): BridgeOptions {
     vlan: optInt(raw, 'vlan', 0, 4094) || null,
     icc: optBool(raw, 'icc') ?? true,
     internal,
+    ...(discovery ? { serviceDiscovery: discovery } : {}),
   };
 }
 

@@ -11,6 +11,8 @@ import type { EndpointRecord, NetworkRecord } from './records.ts';
 import { Sandbox } from './sandbox.ts';
 import { lap } from '../cni/timing.ts';
 import { listDir, readJson, removeFile, sweepTemps, withLock, writeJsonAtomic } from './store.ts';
+import { discoveryOf, type Discovery } from '../discovery/options.ts';
+import { endpointNames } from '../discovery/names.ts';
 
 /**
  * The entry point of every call from either door: maps one request onto the CNM objects of the network it
@@ -113,6 +115,8 @@ export class NetworkController {
     const env = this.att;
     const conf = this.netSpec;
     const options = this.driver.validate(this.ctx);
+    const discovery = discoveryOf(options);
+    const names = discovery && endpointNames(conf.name, env);
     const sandbox = Sandbox.require(env.containerId, env.netns);
     const { net, created } = this.network(options);
     lap('store');
@@ -137,6 +141,7 @@ export class NetworkController {
       driverState: {},
       created: new Date().toISOString(),
       boot: bootId(),
+      ...names,
     };
     if (this.ipam) ep.ipamType = this.ipam.type;
     ep.driverState = this.driver.prepare(this.ctx, net, ep);
@@ -152,13 +157,14 @@ export class NetworkController {
       ep.interfaces = joined.interfaces;
       ep.ips = (addressed?.ips ?? []).map((ip): IpConfig => (index >= 0 ? { ...ip, interface: index } : { ...ip })).concat(joined.ips ?? []);
       ep.routes = [...(addressed?.routes ?? []), ...(joined.routes ?? [])];
-      const dns = pickDns(conf.dns, addressed?.dns);
+      const dns = discovery ? discoveryHooks().discoveryDns(discovery, ep.ips, conf.dns) : pickDns(conf.dns, addressed?.dns);
       if (dns) ep.dns = dns;
       if (joined.mac) ep.mac = joined.mac;
       ep.driverState = { ...ep.driverState, ...joined.driverState };
       ep.state = 'ready';
       writeJsonAtomic(file, ep);
       lap('store');
+      if (discovery) discoveryHooks().joined(discovery, this.ctx.dataDir, net, this.ipam, this.log);
     } catch (err) {
       this.undo(ep, net, sandbox, created);
       throw err;
@@ -172,6 +178,7 @@ export class NetworkController {
       ['leave', () => this.driver.leave(this.ctx, net, ep, sandbox)],
       ['release addresses', () => this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname })],
       ['remove endpoint record', () => removeFile(this.endpointFile(ep.containerId, ep.ifname))],
+      ['discovery', () => this.leftDiscovery(net)],
       ['remove the network this ADD created', () => createdNetwork && this.removeNetworkIfUnused(net)],
     ];
     for (const [what, step] of steps) {
@@ -203,6 +210,12 @@ export class NetworkController {
     lap('ipam');
     removeFile(this.endpointFile(ep.containerId, ep.ifname));
     lap('store');
+    if (net) this.leftDiscovery(net);
+  }
+
+  private leftDiscovery(net: NetworkRecord): void {
+    const discovery: Discovery | undefined = discoveryOf(net.options);
+    if (discovery) discoveryHooks().left(discovery, this.ctx.dataDir, net, this.ipam);
   }
 
   check(): void {
@@ -240,7 +253,7 @@ export class NetworkController {
       this.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
       this.teardown(ep, net);
     }
-    this.ipam?.gc(valid);
+    this.ipam?.gc(net && discoveryOf(net.options)?.vip ? [...valid, ...discoveryHooks().vipAttachments(this.ctx.dataDir, net.name)] : valid);
   }
 
   status(): void {
@@ -248,6 +261,11 @@ export class NetworkController {
     this.driver.status(this.ctx, net);
     this.ipam?.status();
   }
+}
+
+/** Service discovery's part of the lifecycle, evaluated only for networks that have it. */
+function discoveryHooks(): typeof import('../discovery/endpoint.ts') {
+  return require('../discovery/endpoint.ts');
 }
 
 function pickDns(fromConf: Dns | undefined, fromIpam: Dns | undefined): Dns | undefined {

@@ -37,6 +37,9 @@ export interface EndpointRecord {
   routes: Route[];
   dns?: Dns;
   mac?: string;
+  /** Service discovery: the names this endpoint answers to, and the aliases it shares with others. */
+  names?: string[];
+  aliases?: string[];
   /** The driver's undo information (host-side link names, rules...). */
   driverState: Json;
   created: string;
