@@ -28,6 +28,7 @@ import {
 } from './harness/discovery.ts';
 import { errorCode } from './harness/plugin.ts';
 import { cleanupNetns, createNetns, type TestNetns } from './harness/netns.ts';
+import { nftTables } from './harness/topology.ts';
 
 let dataDir = '';
 let runDir = '';
@@ -184,6 +185,43 @@ test('SIGKILL of the server is harmless: the next ADD starts another, which serv
   process.kill(now, 'SIGTERM');
   assert.ok(await until(() => !alive(now)), 'SIGTERM stops it');
   assert.is(serverPid(runDir), undefined, 'and it gave its PID file up');
+});
+
+test('VIP: the alias resolves to one address of the subnet that no pod gets; connections to it reach every endpoint and stop reaching a deleted one', async () => {
+  const net = discoveryNetwork(dataDir, runDir, {}, { vip: true });
+  const client = await pod(net, 'client');
+  const webs = [await pod(net, 'web-1', ['web']), await pod(net, 'web-2', ['web']), await pod(net, 'web-3', ['web'])];
+  for (const w of webs) {
+    const server = serveOwnAddress(w.ns, 8080);
+    children.push(server);
+  }
+  const d = await digUntil(client.ns, net.gateway, 'web.cnm.internal', (x) => x.answers.length === 1);
+  assert.is(d.answers.length, 1, d.raw);
+  const vip = d.answers[0]!;
+  assert.ok(vip.startsWith(net.gateway.replace(/\.1$/, '.')), `the VIP ${vip} is in the network's subnet`);
+  assert.not.ok([client, ...webs].some((p) => p.ip === vip), 'no pod has it');
+  assert.ok(filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/${vip}`)), 'IPAM holds it');
+  assert.equal((await dig(client.ns, net.gateway, 'web-2.cnm.internal')).answers, [webs[1]!.ip], "a pod's own name is still its address");
+
+  const reached = async (n: number) => {
+    const seen: string[] = [];
+    for (let i = 0; i < n; i++) seen.push(await connectOnce(client.ns, vip, 8080));
+    return seen;
+  };
+  assert.ok(await until(async () => !(await connectOnce(client.ns, vip, 8080)).startsWith('FAIL'), 10_000), 'the servers listen');
+  const before = await reached(9);
+  assert.equal([...new Set(before)].sort(), webs.map((w) => w.ip).sort(), `every endpoint reached: ${before.join(' ')}`);
+
+  await unplug(net, webs[0]!);
+  const after = await reached(8);
+  assert.equal([...new Set(after)].sort(), [webs[1]!.ip, webs[2]!.ip].sort(), `the deleted endpoint is no longer reached: ${after.join(' ')}`);
+
+  await unplug(net, webs[1]!);
+  await unplug(net, webs[2]!);
+  assert.not.ok(filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/${vip}`)), 'the VIP is released with its last endpoint');
+  assert.equal(await nftTables(`cnm_${net.name}_vip`), [], 'its DNAT table is gone');
+  const { stdout } = await execa('ip', ['-br', 'addr', 'show', 'dev', net.bridge]);
+  assert.not.match(stdout, vip, 'the bridge no longer answers for it');
 });
 
 test('bad serviceDiscovery or aliases: CNI error 7 naming the key, nothing left', async () => {

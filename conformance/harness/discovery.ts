@@ -54,7 +54,7 @@ export interface Pod {
 export async function addPod(net: DiscoveryNetwork, ns: TestNetns, id: string, podName?: string, aliases: string[] = [], namespace = 'default'): Promise<Invocation> {
   const args = podName ? `K8S_POD_NAME=${podName};K8S_POD_NAMESPACE=${namespace}` : undefined;
   const conf = aliases.length ? { ...net.conf, runtimeConfig: { aliases: { [net.name]: aliases } } } : net.conf;
-  return invoke(bin('cnm-bridge'), { command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', path: cniPath(), args }, conf);
+  return invoke(bin('cnm-bridge'), { command: 'ADD', containerId: id, netns: ns.path, ifname: 'eth0', path: cniPath(), args }, conf, { extraEnv: { CNM_LOG_LEVEL: 'debug' } });
 }
 
 export async function mustAddPod(net: DiscoveryNetwork, ns: TestNetns, id: string, podName?: string, aliases: string[] = []): Promise<Pod> {
