@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
+import { dnsBench } from './dns.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'dist/bin');
@@ -275,13 +276,18 @@ function table() {
 }
 
 const started = new Date();
+// BENCH_ONLY=dns runs just the DNS rows (cnm dns against dnsmasq).
+const only = process.env.BENCH_ONLY;
 try {
-  sequential();
-  await remote();
-  await churn();
-  ipam();
-  peakRss();
-  diskSize();
+  if (!only) {
+    sequential();
+    await remote();
+    await churn();
+    ipam();
+    peakRss();
+    diskSize();
+  }
+  if (!only || only === 'dns') await dnsBench({ BIN, dataDir, pid, progress, row });
 } finally {
   progress('cleaning up');
   if (onTerminal) process.stderr.write('\n');
@@ -292,7 +298,7 @@ const breakdown = Object.fromEntries(Object.entries(phases).map(([command, byPha
 const breakdownText = Object.entries(breakdown)
   .map(([command, byPhase]) => `cnm ${command} p50 per phase (ms): ${Object.entries(byPhase).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`)
   .join('\n');
-const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows, breakdown };
+const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows, breakdown, ...(only ? { only } : {}) };
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, 'bench/results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
