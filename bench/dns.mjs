@@ -74,7 +74,7 @@ export async function dnsBench({ BIN, dataDir, pid, progress, row }) {
     const names = Array.from({ length: NAMES }, (_, i) => `svc-${i}.cnm.internal`).join(',');
     const ask = (server, mode, count, inflight = 64) => {
       const r = spawnSync('ip', ['netns', 'exec', namespaces[0], process.execPath, '-e', CLIENT, server, names, mode, String(count), String(inflight)], { encoding: 'utf8', timeout: 300_000 });
-      if (r.status !== 0) throw new Error(`DNS bench client against ${server}: ${r.stdout} ${r.stderr}`);
+      if (r.status !== 0) throw new Error(`DNS bench client against ${server}: exit ${r.status} ${r.signal ?? ''} ${r.error?.message ?? ''} ${r.stdout} ${r.stderr}`);
       return JSON.parse(r.stdout);
     };
     // Both answer before anything is timed (the server binds its gateway within a poll).
@@ -101,7 +101,12 @@ export async function dnsBench({ BIN, dataDir, pid, progress, row }) {
   } finally {
     dnsmasq?.kill('SIGTERM');
     for (let i = 0; i < namespaces.length; i++) spawnSync(`${BIN}/cnm-bridge`, [], { input: JSON.stringify(conf), env: env('DEL', i) });
-    spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', conf.name]);
+    const rm = spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', conf.name], { encoding: 'utf8' });
+    if (rm.status !== 0) {
+      process.stderr.write(`\n[bench] DNS: network rm: ${rm.stderr}`);
+      spawnSync('ip', ['link', 'del', bridge]);
+      spawnSync('nft', ['delete', 'table', 'inet', `cnm_${conf.name}`]);
+    }
     for (const name of namespaces) spawnSync('ip', ['netns', 'delete', name]);
   }
 }

@@ -183,9 +183,12 @@ export class DnsServer {
     udp.on('error', fail);
     tcp.on('error', fail);
     udp.on('message', (msg, rinfo) => {
-      void this.handle(msg, addr, rinfo.address, false).then((reply) => {
+      const send = (reply: Buffer | undefined) => {
         if (reply && !this.stopping && this.listeners.get(addr) === l) udp.send(reply, rinfo.port, rinfo.address);
-      });
+      };
+      const reply = this.handle(msg, addr, rinfo.address, false);
+      if (reply instanceof Promise) void reply.then(send);
+      else send(reply);
     });
     udp.bind(53, addr, () => this.log.debug(`listening on ${addr}:53/udp`));
     tcp.listen(53, addr, () => this.log.debug(`listening on ${addr}:53/tcp`));
@@ -200,7 +203,7 @@ export class DnsServer {
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        void this.handle(Buffer.from(msg), addr, conn.remoteAddress ?? '', true).then((reply) => {
+        void Promise.resolve(this.handle(Buffer.from(msg), addr, conn.remoteAddress ?? '', true)).then((reply) => {
           if (!reply || conn.destroyed) return;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(reply.length);
@@ -210,12 +213,19 @@ export class DnsServer {
     });
   }
 
-  /** One query: ours answered from the zone in scope, the rest forwarded; undefined drops it (not DNS). */
-  async handle(query: Buffer, gateway: string, source: string, tcp: boolean): Promise<Buffer | undefined> {
+  /**
+   * One query: ours answered from the zone in scope, at once; the rest forwarded (a promise); undefined drops
+   * it (not DNS).
+   */
+  handle(query: Buffer, gateway: string, source: string, tcp: boolean): Buffer | undefined | Promise<Buffer | undefined> {
     const scope = scopeOf(this.zone, gateway, source.replace(/^::ffff:/, ''));
     const reply = answer(query, scope, tcp);
     if (reply.kind === 'answer') return reply.message;
     if (query.length < 12) return undefined;
+    return this.forwarded(query, scope, tcp);
+  }
+
+  private async forwarded(query: Buffer, scope: ReturnType<typeof scopeOf>, tcp: boolean): Promise<Buffer | undefined> {
     const own = new Set(this.zone.byGateway.keys());
     const configured = scope.find((n) => n.upstreams.length > 0)?.upstreams;
     const upstreams = (configured ?? this.resolvConf).filter((u) => !own.has(u.address));
