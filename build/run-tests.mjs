@@ -25,8 +25,11 @@ function testFiles(dir) {
   return out.sort();
 }
 
-/** Suites run once per format: the foundation, and the bridge and lifecycle suites, whose kernel work takes rtnetlink under Bun and iproute2 under SEA. */
-const BOTH_FORMATS = new Set(['conformance/remote.test.ts', 'conformance/foundation.test.ts', 'conformance/bridge.test.ts', 'conformance/lifecycle.test.ts']);
+/**
+ * Suites run once per format: the foundation, and the bridge and lifecycle suites, whose kernel work takes rtnetlink
+ * under Bun and iproute2 under SEA; remote; discovery, whose DNS server runs on either runtime's sockets.
+ */
+const BOTH_FORMATS = new Set(['conformance/remote.test.ts', 'conformance/foundation.test.ts', 'conformance/bridge.test.ts', 'conformance/lifecycle.test.ts', 'conformance/discovery.test.ts']);
 
 const files = [...testFiles('test'), ...testFiles('conformance')].filter(
   (f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)),

@@ -22,6 +22,7 @@ import {
   nslookup,
   serveOwnAddress,
   serverPid,
+  socketInodes,
   until,
   type DiscoveryNetwork,
   type Pod,
@@ -86,10 +87,16 @@ test('a pod resolves another by pod name, NAME.NAMESPACE and container ID (dig a
 
   const pid = serverPid(runDir)!;
   assert.ok(pid && alive(pid), 'one server runs');
+  const sockets = await socketInodes(net.gateway);
+  assert.is(sockets.length, 2, 'UDP and TCP on the gateway');
+  const c = await pod(net, 'charlie');
+  assert.equal((await digUntil(a.ns, net.gateway, 'charlie.cnm.internal', resolved(c.ip))).answers, [c.ip], 'a name added');
+  await unplug(net, c);
   await unplug(net, b);
   const gone = await digUntil(a.ns, net.gateway, 'bravo.cnm.internal', (d) => d.status === 'NXDOMAIN');
   assert.is(gone.status, 'NXDOMAIN', gone.raw);
   assert.is(serverPid(runDir), pid, 'the same server: names change without a restart');
+  assert.equal(await socketInodes(net.gateway), sockets, 'and without closing its sockets');
 
   await unplug(net, a);
   assert.ok(await until(() => !alive(pid)), 'the last DEL stops the server');

@@ -141,6 +141,12 @@ export async function listening53(addresses: string[]): Promise<string[]> {
   return stdout.split('\n').filter((l) => addresses.some((a) => l.includes(`${a}:53`)));
 }
 
+/** The socket inodes listening on address:53 (UDP and TCP): the same inodes mean the sockets stayed open. */
+export async function socketInodes(address: string): Promise<string[]> {
+  const { stdout } = await execa('ss', ['-Hlnue', '-t', 'sport = :53'], { reject: false });
+  return stdout.split('\n').filter((l) => l.includes(`${address}:53`)).map((l) => /ino:(\d+)/.exec(l)?.[1] ?? '?').sort();
+}
+
 /** A server in a pod that answers each TCP connection with its own address (which backend a VIP reached). */
 export function serveOwnAddress(ns: TestNetns, port: number): ResultPromise {
   const code = `require('net').createServer((c) => c.end(c.localAddress.replace(/^::ffff:/, '') + '\\n')).listen(${port}, () => console.log('ready')); setTimeout(() => process.exit(0), 120000);`;

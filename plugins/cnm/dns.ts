@@ -7,5 +7,7 @@ export function runDns(runDir: string): number {
   const server = new DnsServer(runDir, log, (code) => process.exit(code));
   if (!server.start()) return 0;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => server.stop(0));
+  // One bad query or socket must not take the node's names away: say so and keep serving.
+  process.on('uncaughtException', (err) => log.error(`unexpected: ${err.stack ?? err.message}`));
   return 0;
 }

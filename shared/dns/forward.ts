@@ -26,21 +26,40 @@ export function systemUpstreams(path = '/etc/resolv.conf'): Upstream[] {
     .map((address) => ({ address, port: 53 }));
 }
 
+/**
+ * Settles once: whichever of reply, error or timeout comes first wins, the socket is closed once, and anything
+ * the socket does after that is ignored (a late connect callback, a late ICMP error).
+ */
+function once(up: Upstream, timeoutMs: number, close: () => void, resolve: (b: Buffer) => void, reject: (e: Error) => void) {
+  let settled = false;
+  const timer = setTimeout(() => finish(new Error(`${up.address}:${up.port} timed out`)), timeoutMs);
+  const finish = (err: Error | undefined, msg?: Buffer) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    try {
+      close();
+    } catch {
+      // already closed by an error
+    }
+    if (err) reject(err);
+    else resolve(msg!);
+  };
+  return { finish, settled: () => settled };
+}
+
 function viaUdp(up: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = createSocket(up.address.includes(':') ? 'udp6' : 'udp4');
-    const done = (err: Error | undefined, msg?: Buffer) => {
-      clearTimeout(timer);
-      sock.close();
-      if (err) reject(err);
-      else resolve(msg!);
-    };
-    const timer = setTimeout(() => done(new Error(`${up.address}:${up.port} timed out`)), timeoutMs);
-    sock.on('error', (err) => done(err));
+    const { finish, settled } = once(up, timeoutMs, () => sock.close(), resolve, reject);
+    sock.on('error', (err) => finish(err));
     sock.on('message', (msg) => {
-      if (msg.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0)) done(undefined, msg);
+      if (msg.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0)) finish(undefined, msg);
     });
-    sock.connect(up.port, up.address, () => sock.send(query));
+    sock.connect(up.port, up.address, () => {
+      if (settled()) return;
+      sock.send(query, (err) => err && finish(err));
+    });
   });
 }
 
@@ -48,14 +67,8 @@ function viaTcp(up: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer>
   return new Promise((resolve, reject) => {
     const sock = connect({ host: up.address, port: up.port });
     let buf = Buffer.alloc(0);
-    const done = (err: Error | undefined, msg?: Buffer) => {
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(msg!);
-    };
-    const timer = setTimeout(() => done(new Error(`${up.address}:${up.port} timed out`)), timeoutMs);
-    sock.on('error', (err) => done(err));
+    const { finish } = once(up, timeoutMs, () => sock.destroy(), resolve, reject);
+    sock.on('error', (err) => finish(err));
     sock.on('connect', () => {
       const len = Buffer.alloc(2);
       len.writeUInt16BE(query.length);
@@ -63,9 +76,9 @@ function viaTcp(up: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer>
     });
     sock.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
-      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) done(undefined, buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) finish(undefined, buf.subarray(2, 2 + buf.readUInt16BE(0)));
     });
-    sock.on('end', () => done(new Error(`${up.address}:${up.port} closed the connection`)));
+    sock.on('end', () => finish(new Error(`${up.address}:${up.port} closed the connection`)));
   });
 }
 
