@@ -50,10 +50,22 @@ export async function dnsBench({ BIN, dataDir, pid, progress, row }) {
     cniVersion: '1.0.0', name: `cnmd${pid}dnsbench`, type: 'cnm-bridge', bridge, isGateway: true, isDefaultGateway: true, dataDir,
     serviceDiscovery: { runDir }, ipam: { type: 'cnm-host-local', ranges: [[{ subnet: `172.21.${third}.0/24` }]] },
   };
+  // The same network without service discovery, to see what discovery costs an ADD.
+  const plain = { ...conf, name: `cnmd${pid}plainbench`, bridge: `cnmd${pid % 100000}bp`.slice(0, 15), ipam: { type: 'cnm-host-local', ranges: [[{ subnet: `172.21.${third + 1}.0/24` }]] } };
+  delete plain.serviceDiscovery;
   const gateway = `172.21.${third}.1`;
   const dnsmasqAddr = `172.21.${third}.253`;
   const namespaces = [];
-  const env = (command, i) => ({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: `dnsbench${i}`, CNI_NETNS: `/var/run/netns/${namespaces[i]}`, CNI_IFNAME: 'eth0', CNI_PATH: BIN, CNI_ARGS: `K8S_POD_NAME=svc-${i}` });
+  const plainNamespaces = [];
+  const env = (command, i, plainPod = false) => ({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: `dnsbench${i}`, CNI_NETNS: `/var/run/netns/${(plainPod ? plainNamespaces : namespaces)[i]}`, CNI_IFNAME: 'eth0', CNI_PATH: BIN, CNI_ARGS: `K8S_POD_NAME=svc-${i}` });
+  const addTimes = { cnm: [], ref: [] };
+  const timedAdd = (kind, c, i) => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(`${BIN}/cnm-bridge`, [], { input: JSON.stringify(c), env: env('ADD', i, kind === 'ref'), encoding: 'utf8' });
+    if (i > 0) addTimes[kind].push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (r.status !== 0) throw new Error(`DNS bench ADD ${i}: ${r.stdout} ${r.stderr}`);
+    return r;
+  };
   let dnsmasq;
   try {
     const hosts = [];
@@ -61,8 +73,14 @@ export async function dnsBench({ BIN, dataDir, pid, progress, row }) {
       progress(`DNS: pod ${i + 1}/${NAMES}`);
       namespaces.push(`cnmd-${pid}-dnsbench-${i}`);
       spawnSync('ip', ['netns', 'add', namespaces[i]]);
-      const r = spawnSync(`${BIN}/cnm-bridge`, [], { input: JSON.stringify(conf), env: env('ADD', i), encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`DNS bench ADD ${i}: ${r.stdout} ${r.stderr}`);
+      plainNamespaces.push(`cnmd-${pid}-dnsplain-${i}`);
+      spawnSync('ip', ['netns', 'add', plainNamespaces[i]]);
+      const order = i % 2 ? ['ref', 'cnm'] : ['cnm', 'ref'];
+      let r;
+      for (const kind of order) {
+        if (kind === 'cnm') r = timedAdd('cnm', conf, i);
+        else timedAdd('ref', plain, i);
+      }
       const ip = JSON.parse(r.stdout).ips[0].address.split('/')[0];
       hosts.push(`${ip} svc-${i}.cnm.internal svc-${i}`);
     }
@@ -93,6 +111,8 @@ export async function dnsBench({ BIN, dataDir, pid, progress, row }) {
       progress(`DNS: ${kind === 'cnm' ? 'cnm dns' : 'dnsmasq'}`);
       runs[kind].push({ throughput: ask(server, 'throughput', 40000), latency: ask(server, 'latency', 3000) });
     }
+    const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    row(`ADD p50 with serviceDiscovery (reference column: the same network without it), ${NAMES - 1} pods`, 'ms', p50(addTimes.cnm), p50(addTimes.ref));
     const best = (kind, f) => Math.max(...runs[kind].map(f));
     const least = (kind, f) => Math.min(...runs[kind].map(f));
     row(`DNS queries/s, ${NAMES} names, 64 in flight (cnm dns vs dnsmasq; best of 2)`, 'q/s', best('cnm', (r) => r.throughput.qps), best('ref', (r) => r.throughput.qps), 'higher');
@@ -100,13 +120,17 @@ export async function dnsBench({ BIN, dataDir, pid, progress, row }) {
     return runs;
   } finally {
     dnsmasq?.kill('SIGTERM');
-    for (let i = 0; i < namespaces.length; i++) spawnSync(`${BIN}/cnm-bridge`, [], { input: JSON.stringify(conf), env: env('DEL', i) });
+    for (let i = 0; i < namespaces.length; i++) {
+      spawnSync(`${BIN}/cnm-bridge`, [], { input: JSON.stringify(conf), env: env('DEL', i) });
+      spawnSync(`${BIN}/cnm-bridge`, [], { input: JSON.stringify(plain), env: env('DEL', i, true) });
+    }
+    spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', plain.name]);
     const rm = spawnSync(`${BIN}/cnm`, ['--data-dir', dataDir, 'network', 'rm', conf.name], { encoding: 'utf8' });
     if (rm.status !== 0) {
       process.stderr.write(`\n[bench] DNS: network rm: ${rm.stderr}`);
       spawnSync('ip', ['link', 'del', bridge]);
       spawnSync('nft', ['delete', 'table', 'inet', `cnm_${conf.name}`]);
     }
-    for (const name of namespaces) spawnSync('ip', ['netns', 'delete', name]);
+    for (const name of [...namespaces, ...plainNamespaces]) spawnSync('ip', ['netns', 'delete', name]);
   }
 }
