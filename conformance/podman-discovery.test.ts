@@ -1,16 +1,15 @@
 // podman (CNI backend) on a cnm-bridge network with serviceDiscovery: containers resolve each other by
 // container name through the resolv.conf podman writes from the ADD result's dns.
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { allNetns } from './harness/netns.ts';
 import { bin } from './harness/bins.ts';
 import { makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { alive, forceCleanup, leftovers, serverPid, until } from './harness/discovery.ts';
-import { buildBusyboxRootfs } from './harness/images.ts';
 import { existingDirs, removeNewDirs, runtimeDirs } from './harness/machine-dirs.ts';
-import { podman, RUN_LIMITS, type Podman } from './harness/podman.ts';
+import { podmanOnNetwork, RUN_LIMITS, type Podman } from './harness/podman.ts';
 import { unmountUnder } from './harness/containerd.ts';
 
 const network = `cnmd${process.pid}pm`;
@@ -29,17 +28,9 @@ test.before(async () => {
   dir = mkdtempSync(`/tmp/cnmd-data-${process.pid}-podman-`);
   dataDir = makeDataDir();
   runDir = `${dir}/dns`;
-  const installed = await execa(bin('cnm'), ['install', '--bin-dir', `${dir}/bin`, '--conf-dir', `${dir}/net.d`, '--network', network, '--driver', 'bridge', '--subnet', subnet, '--bridge', `cnmd${process.pid % 100000}bpm`, '--data-dir', dataDir], { reject: false });
-  assert.is(installed.exitCode, 0, installed.stderr);
   // The conflist an operator would edit: service discovery on, aliases asked of the runtime.
-  const file = `${dir}/net.d/10-${network}.conflist`;
-  const conflist = JSON.parse(readFileSync(file, 'utf8'));
-  Object.assign(conflist.plugins[0], { serviceDiscovery: { runDir }, capabilities: { ...conflist.plugins[0].capabilities, aliases: true } });
-  writeFileSync(file, JSON.stringify(conflist, null, 2));
-  rootfs = buildBusyboxRootfs(dir);
-  pm = podman(`${dir}/podman`, `${dir}/bin`, `${dir}/net.d`);
-  const version = await pm.run(['version', '--format', '{{.Client.Version}}']);
-  assert.is(version.exitCode, 0, `podman cannot start: ${String(version.stderr)}`);
+  const edit = (plugin: Record<string, unknown>) => Object.assign(plugin, { serviceDiscovery: { runDir }, capabilities: { ...(plugin.capabilities as object), aliases: true } });
+  ({ pm, rootfs } = await podmanOnNetwork(dir, { network, subnet, bridge: `cnmd${process.pid % 100000}bpm`, dataDir, edit }));
 });
 
 test.after(async () => {

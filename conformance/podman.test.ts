@@ -8,9 +8,8 @@ import { allNetns, otherSuites } from './harness/netns.ts';
 import { bin } from './harness/bins.ts';
 import { forceCleanup, leftovers, snapshotVeths } from './harness/bridge.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
-import { buildBusyboxRootfs } from './harness/images.ts';
 import { existingDirs, removeNewDirs, runtimeDirs } from './harness/machine-dirs.ts';
-import { podman, RUN_LIMITS, type Podman } from './harness/podman.ts';
+import { podmanOnNetwork, RUN_LIMITS, type Podman } from './harness/podman.ts';
 import { unmountUnder } from './harness/containerd.ts';
 
 const network = `cnmt${process.pid}pod`;
@@ -29,12 +28,7 @@ test.before(async () => {
   for (const n of await allNetns()) netnsBefore.add(n);
   dir = mkdtempSync(`/tmp/cnmt-data-${process.pid}-podman-`);
   dataDir = makeDataDir();
-  const installed = await execa(bin('cnm'), ['install', '--bin-dir', `${dir}/bin`, '--conf-dir', `${dir}/net.d`, '--network', network, '--driver', 'bridge', '--subnet', subnet, '--bridge', `cnmtbpm${process.pid % 10000}`, '--data-dir', dataDir], { reject: false });
-  assert.is(installed.exitCode, 0, installed.stderr);
-  rootfs = buildBusyboxRootfs(dir);
-  pm = podman(`${dir}/podman`, `${dir}/bin`, `${dir}/net.d`);
-  const version = await pm.run(['version', '--format', '{{.Client.Version}}']);
-  assert.is(version.exitCode, 0, `podman cannot start: ${String(version.stderr)}`);
+  ({ pm, rootfs } = await podmanOnNetwork(dir, { network, subnet, bridge: `cnmtbpm${process.pid % 10000}`, dataDir }));
 });
 
 test.after(async () => {

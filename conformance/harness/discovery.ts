@@ -4,7 +4,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { bin } from './bins.ts';
-import { cniPath } from './bridge.ts';
+import { bridgeNetwork, cniPath } from './bridge.ts';
 import { invoke, type Invocation } from './plugin.ts';
 import type { TestNetns } from './netns.ts';
 import { nftTables, nodeLinks } from './topology.ts';
@@ -27,19 +27,14 @@ export function discoveryNetwork(dataDir: string, runDir: string, discovery: Rec
   const subnet = `172.21.${third}.0/24`;
   const name = `${PREFIX}n${n}`;
   const bridge = `cnmd${process.pid % 100000}b${n}`.slice(0, 15);
-  const conf = {
-    cniVersion: '1.1.0',
+  const { conf } = bridgeNetwork(dataDir, {
     name,
-    type: 'cnm-bridge',
     bridge,
-    isGateway: true,
-    isDefaultGateway: true,
-    dataDir,
     serviceDiscovery: { runDir, ...discovery },
     capabilities: { aliases: true },
     ipam: { type: 'cnm-host-local', ranges: [[{ subnet }]] },
     ...options,
-  };
+  });
   return { name, bridge, subnet, gateway: `172.21.${third}.1`, conf };
 }
 

@@ -1,8 +1,10 @@
 // podman (Debian's 4.3, CNI network backend) run entirely from a test dir: storage, run root, containers.conf,
 // CNI conf and plugin dirs. runc cannot raise rlimits here (no CAP_SYS_RESOURCE), hence the fixed ulimits.
 import { execa } from 'execa';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bin } from './bins.ts';
+import { buildBusyboxRootfs } from './images.ts';
 
 export interface Podman {
   dir: string;
@@ -36,3 +38,26 @@ runtime = "runc"
 
 /** Options every `podman run` here needs. */
 export const RUN_LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+
+/**
+ * A private podman over a conf dir that `cnm install` filled with one cnm-bridge network (`edit` changes its plugin
+ * config first, as an operator would), and a busybox rootfs to run; fails when podman cannot start.
+ */
+export async function podmanOnNetwork(
+  dir: string,
+  n: { network: string; subnet: string; bridge: string; dataDir: string; edit?: (plugin: Record<string, unknown>) => void },
+): Promise<{ pm: Podman; rootfs: string }> {
+  const installed = await execa(bin('cnm'), ['install', '--bin-dir', `${dir}/bin`, '--conf-dir', `${dir}/net.d`, '--network', n.network, '--driver', 'bridge', '--subnet', n.subnet, '--bridge', n.bridge, '--data-dir', n.dataDir], { reject: false });
+  if (installed.exitCode !== 0) throw new Error(`cnm install: ${installed.stderr}`);
+  if (n.edit) {
+    const file = `${dir}/net.d/10-${n.network}.conflist`;
+    const conflist = JSON.parse(readFileSync(file, 'utf8')) as { plugins: Array<Record<string, unknown>> };
+    n.edit(conflist.plugins[0]!);
+    writeFileSync(file, JSON.stringify(conflist, null, 2));
+  }
+  const rootfs = buildBusyboxRootfs(dir);
+  const pm = podman(`${dir}/podman`, `${dir}/bin`, `${dir}/net.d`);
+  const version = await pm.run(['version', '--format', '{{.Client.Version}}']);
+  if (version.exitCode !== 0) throw new Error(`podman cannot start: ${String(version.stderr)}`);
+  return { pm, rootfs };
+}

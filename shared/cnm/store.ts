@@ -129,7 +129,8 @@ export function createExclusive(path: string, content: string): boolean {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process is alive (EPERM: alive, someone else's). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -3,7 +3,7 @@
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import type { Log } from '../cni/log.ts';
 import { shortHash } from '../cnm/names.ts';
-import { createExclusive, ensureDir, listDir, overwrite, readText, removeFile } from '../cnm/store.ts';
+import { createExclusive, ensureDir, listDir, overwrite, pidAlive, readText, removeFile } from '../cnm/store.ts';
 import { spawnSelf } from '../kernel/spawn.ts';
 
 export const pidFile = (runDir: string) => `${runDir}/pid`;
@@ -11,19 +11,10 @@ export const storesDir = (runDir: string) => `${runDir}/stores`;
 export const serverLog = (runDir: string) => `${runDir}/server.log`;
 const storeEntry = (runDir: string, dataDir: string) => `${storesDir(runDir)}/${shortHash(dataDir)}`;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The PID of the run dir's server when one is running. */
 export function runningServer(runDir: string): number | undefined {
   const pid = Number(readText(pidFile(runDir)));
-  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
 }
 
 /** The data dirs the server serves. */
