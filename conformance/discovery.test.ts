@@ -27,7 +27,8 @@ import {
   type DiscoveryNetwork,
   type Pod,
 } from './harness/discovery.ts';
-import { errorCode } from './harness/plugin.ts';
+import { errorCode, invoke } from './harness/plugin.ts';
+import { cniPath } from './harness/bridge.ts';
 import { cleanupNetns, createNetns, type TestNetns } from './harness/netns.ts';
 import { nftTables } from './harness/topology.ts';
 
@@ -218,6 +219,12 @@ test('VIP: the alias resolves to one address of the subnet that no pod gets; con
   assert.ok(await until(async () => !(await connectOnce(client.ns, vip, 8080)).startsWith('FAIL'), 10_000), 'the servers listen');
   const before = await reached(9);
   assert.equal([...new Set(before)].sort(), webs.map((w) => w.ip).sort(), `every endpoint reached: ${before.join(' ')}`);
+
+  // GC with every pod still valid keeps the VIP: its reservation is no pod's attachment, yet not garbage.
+  const valid = [client, ...webs].map((p) => ({ containerID: p.id, ifname: 'eth0' }));
+  const gc = await invoke(bin('cnm-bridge'), { command: 'GC', path: cniPath() }, { ...net.conf, 'cni.dev/valid-attachments': valid });
+  assert.is(gc.exitCode, 0, gc.stdout);
+  assert.ok(filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/${vip}`)), 'GC kept the VIP reserved');
 
   await unplug(net, webs[0]!);
   const after = await reached(8);
