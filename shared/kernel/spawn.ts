@@ -8,7 +8,7 @@ interface BunSpawnResult {
   stderr: Uint8Array;
 }
 interface BunGlobal {
-  spawn(opts: { cmd: string[]; stdio: ['ignore', 'ignore' | number, 'ignore' | number]; argv0?: string; detached?: boolean }): { unref(): void };
+  spawn(opts: { cmd: string[]; stdio: ['ignore', 'ignore' | number, 'ignore' | number]; argv0?: string; detached?: boolean; cwd?: string }): { unref(): void };
   spawnSync(opts: { cmd: string[]; stdin?: Uint8Array | 'ignore'; stdout: 'pipe'; stderr: 'pipe'; env?: Record<string, string> }): BunSpawnResult;
 }
 declare const Bun: BunGlobal | undefined;
@@ -79,14 +79,15 @@ export function runDetached(tool: string, args: string[]): void {
 
 /**
  * Starts this executable again under another of its names (the dispatcher's), in a session of its own, with
- * stdout and stderr on an open file: a daemon that outlives the plugin process and its runtime's process group.
+ * stdout and stderr on an open file, in /: a daemon that outlives the plugin process and its runtime's process
+ * group, and pins no directory of the runtime's.
  */
 export function spawnSelf(name: string, args: string[], logFd: number): void {
   if (typeof Bun !== 'undefined') {
-    Bun.spawn({ cmd: [process.execPath, ...args], argv0: name, stdio: ['ignore', logFd, logFd], detached: true }).unref();
+    Bun.spawn({ cmd: [process.execPath, ...args], argv0: name, stdio: ['ignore', logFd, logFd], detached: true, cwd: '/' }).unref();
     return;
   }
-  require('node:child_process').spawn(process.execPath, args, { argv0: name, detached: true, stdio: ['ignore', logFd, logFd] }).unref();
+  require('node:child_process').spawn(process.execPath, args, { argv0: name, detached: true, stdio: ['ignore', logFd, logFd], cwd: '/' }).unref();
 }
 
 /** Runs and throws a CommandError on a non-zero exit. */
