@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allNetns } from './harness/netns.ts';
+import { allNetns, otherSuites } from './harness/netns.ts';
 import { bin } from './harness/bins.ts';
 import { makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { alive, forceCleanup, leftovers, serverPid, until } from './harness/discovery.ts';
@@ -40,8 +40,7 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
   removeDataDir(dataDir);
   assert.equal(removeNewDirs(machineDirs, dirsBefore), [], 'podman left nothing on the machine');
-  // Other suites on this machine make namespaces of their own (cnm?-<pid>-...): only podman's count here.
-  assert.equal((await allNetns()).filter((n) => !netnsBefore.has(n) && !/^cnm[a-z]-\d+-/.test(n)), [], 'no namespace left');
+  assert.equal((await allNetns()).filter((n) => !netnsBefore.has(n) && !otherSuites(n)), [], 'no namespace left');
 });
 
 test('two podman containers on a network with serviceDiscovery resolve each other by container name through podman\'s resolv.conf', async () => {
