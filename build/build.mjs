@@ -22,7 +22,7 @@ if (!['bun', 'sea'].includes(values.format)) throw new Error(`--format must be b
 const outDir = resolve(root, values.out ?? (values.format === 'bun' ? 'dist/bin' : 'dist/sea'));
 
 /** The names the dispatcher answers to (plugins/names.ts, plus cnm); each must bring its plugin into the bundle. */
-export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null', 'cnm-remote', 'cnm-remote-ipam', 'loopback'];
+export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null', 'cnm-overlay', 'cnm-remote', 'cnm-remote-ipam', 'loopback'];
 
 async function bundle() {
   const file = join(root, 'dist/bundle/cnm.cjs');

@@ -12,6 +12,7 @@ const EXECUTABLES: Record<string, () => unknown> = {
   'cnm-ipvlan': () => require('./ipvlan/main.ts'),
   'cnm-macvlan': () => require('./macvlan/main.ts'),
   'cnm-null': () => require('./null/main.ts'),
+  'cnm-overlay': () => require('./overlay/main.ts'),
   'cnm-remote': () => require('./remote/main.ts'),
   'cnm-remote-ipam': () => require('./remote-ipam/main.ts'),
   loopback: () => require('./loopback/main.ts'),

@@ -34,6 +34,8 @@ The node:
   dns [--run-dir DIR]     the node's DNS server for networks with serviceDiscovery, in the foreground (an ADD
                           starts it detached when none runs; it stops when no endpoint needs it); --run-dir is
                           the networks' serviceDiscovery.runDir (default ${DEFAULT_DNS_RUN_DIR})
+  agent --etcd-endpoints URL --node-name NAME ...
+                          the overlay agent (one per node, foreground; cnm agent --help)
   install [--bin-dir DIR] [--conf-dir DIR] [--link] [--network NAME --driver bridge|macvlan|ipvlan --subnet CIDR
           [--bridge NAME] [--master IF]] [--force]
                           executables into the bin dir (default /opt/cni/bin) and a conflist into the conf dir
@@ -182,10 +184,28 @@ function main(argv: string[]): number {
   }
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (err) {
+function fail(err: unknown): void {
   const msg = err instanceof CniError ? `${err.msg}${err.details ? ` (${err.details})` : ''}` : (err as Error).message;
   writeSync(2, `cnm: ${msg}\n`);
   process.exitCode = err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1;
+}
+
+const argv = process.argv.slice(2);
+const asyncCommands: Record<string, (args: string[]) => Promise<number>> = {
+  agent: (args) => (require('./agent.ts') as typeof import('./agent.ts')).agentCommand(args),
+};
+const longRunning = asyncCommands[argv[0] ?? ''];
+if (longRunning) {
+  longRunning(argv.slice(1)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    fail,
+  );
+} else {
+  try {
+    process.exitCode = main(argv);
+  } catch (err) {
+    fail(err);
+  }
 }

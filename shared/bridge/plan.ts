@@ -32,34 +32,12 @@ export function hostVethName(network: string, containerId: string, ifname: strin
 export function networkRuleset(network: string, o: BridgeOptions, subnets: string[]): string {
   const t = tableName(network);
   const br = nftString(o.bridge);
-  const elements = (family: 4 | 6) => {
-    const of = subnets.filter((s) => familyOf(s) === family);
-    return of.length ? ` elements = { ${of.join(', ')} };` : '';
-  };
   const lines = [
-    `table inet ${t} {}`,
-    `delete table inet ${t}`,
-    `table inet ${t} {`,
-    `  set subnets4 { type ipv4_addr; flags interval;${elements(4)} }`,
-    `  set subnets6 { type ipv6_addr; flags interval;${elements(6)} }`,
-    '  map hostports4 { type inet_proto . inet_service : ipv4_addr . inet_service; }',
-    '  map hostports4ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }',
-    '  map hostports6 { type inet_proto . inet_service : ipv6_addr . inet_service; }',
-    '  map hostports6ip { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }',
-    '  chain hostports {',
-    '    meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @hostports4ip',
-    '    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @hostports4',
-    '    meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostports6ip',
-    '    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @hostports6',
-    '  }',
-    '  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump hostports; }',
-    '  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump hostports; }',
+    ...recreateTable('inet', t),
+    ...subnetSets(subnets),
+    ...hostPortChains(),
     '  chain postrouting { type nat hook postrouting priority srcnat; policy accept;',
-    // A pod reaching a hostPort that leads back onto its own bridge (itself: hairpin) must see the reply
-    // come from the gateway, or its own stack answers itself. Matched on the source, not on iifname:
-    // with br_netfilter the bridged path reaches this hook without an input device.
-    `    oifname ${br} ct status dnat ip saddr @subnets4 masquerade`,
-    `    oifname ${br} ct status dnat ip6 saddr @subnets6 masquerade`,
+    ...hairpinMasquerade(br),
     ...(o.ipMasq
       ? [`    ip saddr @subnets4 oifname != ${br} ip daddr != 224.0.0.0/4 masquerade`, `    ip6 saddr @subnets6 oifname != ${br} ip6 daddr != ff00::/8 masquerade`]
       : []),
@@ -76,9 +54,7 @@ export function networkRuleset(network: string, o: BridgeOptions, subnets: strin
   lines.push('}');
   if (o.macspoofchk) {
     lines.push(
-      `table bridge ${t} {}`,
-      `delete table bridge ${t}`,
-      `table bridge ${t} {`,
+      ...recreateTable('bridge', t),
       '  set checked { type ifname; }',
       '  set allowed { type ifname . ether_addr; }',
       '  chain prerouting { type filter hook prerouting priority -300; policy accept;',
@@ -88,6 +64,47 @@ export function networkRuleset(network: string, o: BridgeOptions, subnets: strin
     );
   }
   return lines.join('\n') + '\n';
+}
+
+/** The first lines of a script that replaces a table whole: made if missing, deleted, opened again. */
+export function recreateTable(family: 'inet' | 'bridge', table: string): string[] {
+  return [`table ${family} ${table} {}`, `delete table ${family} ${table}`, `table ${family} ${table} {`];
+}
+
+/** The network's subnets, per family: what masquerade and hairpin match, and what CHECK looks for. */
+export function subnetSets(subnets: string[]): string[] {
+  const elements = (family: 4 | 6) => {
+    const of = subnets.filter((s) => familyOf(s) === family);
+    return of.length ? ` elements = { ${of.join(', ')} };` : '';
+  };
+  return [`  set subnets4 { type ipv4_addr; flags interval;${elements(4)} }`, `  set subnets6 { type ipv6_addr; flags interval;${elements(6)} }`];
+}
+
+/**
+ * A pod reaching a hostPort that leads back onto its own bridge (itself: hairpin) must see the reply come from the
+ * gateway, or its own stack answers itself. Matched on the source, not on iifname: with br_netfilter the bridged
+ * path reaches this hook without an input device. `br` is nft-quoted.
+ */
+export function hairpinMasquerade(br: string): string[] {
+  return [`    oifname ${br} ct status dnat ip saddr @subnets4 masquerade`, `    oifname ${br} ct status dnat ip6 saddr @subnets6 masquerade`];
+}
+
+/** The hostPort maps (filled per endpoint, see endpointElements) and the DNAT chains that read them. */
+export function hostPortChains(): string[] {
+  return [
+    '  map hostports4 { type inet_proto . inet_service : ipv4_addr . inet_service; }',
+    '  map hostports4ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }',
+    '  map hostports6 { type inet_proto . inet_service : ipv6_addr . inet_service; }',
+    '  map hostports6ip { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }',
+    '  chain hostports {',
+    '    meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @hostports4ip',
+    '    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @hostports4',
+    '    meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostports6ip',
+    '    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @hostports6',
+    '  }',
+    '  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump hostports; }',
+    '  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump hostports; }',
+  ];
 }
 
 export function deleteNetworkRuleset(network: string): string {
