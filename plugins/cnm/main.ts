@@ -36,6 +36,16 @@ The node:
                           the networks' serviceDiscovery.runDir (default ${DEFAULT_DNS_RUN_DIR})
   agent --etcd-endpoints URL --node-name NAME ...
                           the overlay agent (one per node, foreground; cnm agent --help)
+
+The cluster (etcd; the flags default to those of the node's agent, found through --data-dir):
+  node ls                 nodes: underlay address, subnets, VTEP MACs, endpoints
+  node rm NAME            revoke a node's lease: it leaves every peer at once
+  network ls --cluster    overlay networks as global objects: CIDR, VNI, nodes, endpoints
+  network inspect NAME --cluster
+                          an overlay network: each node's subnet, VTEP and endpoints
+  network rm NAME... --cluster
+                          remove overlay networks no pod uses anywhere (every agent drops its device)
+  (--etcd-endpoints URL[,URL] --etcd-prefix P --etcd-ca/--etcd-cert/--etcd-key FILE)
   install [--bin-dir DIR] [--conf-dir DIR] [--link] [--network NAME --driver bridge|macvlan|ipvlan --subnet CIDR
           [--bridge NAME] [--master IF]] [--force]
                           executables into the bin dir (default /opt/cni/bin) and a conflist into the conf dir
@@ -193,10 +203,15 @@ function fail(err: unknown): void {
 const argv = process.argv.slice(2);
 const asyncCommands: Record<string, (args: string[]) => Promise<number>> = {
   agent: (args) => (require('./agent.ts') as typeof import('./agent.ts')).agentCommand(args),
+  node: (args) => (require('./cluster.ts') as typeof import('./cluster.ts')).clusterCommand(['node', ...args]),
 };
-const longRunning = asyncCommands[argv[0] ?? ''];
+/** Overlay networks are the cluster's: with --etcd-endpoints or --cluster, network ls/inspect read etcd. */
+const clusterView = argv[0] === 'network' && (argv.includes('--cluster') || argv.some((a) => a.startsWith('--etcd-endpoints')));
+const longRunning = clusterView
+  ? (args: string[]) => (require('./cluster.ts') as typeof import('./cluster.ts')).clusterCommand(args.filter((a) => a !== '--cluster'))
+  : asyncCommands[argv[0] ?? ''];
 if (longRunning) {
-  longRunning(argv.slice(1)).then(
+  longRunning(clusterView ? argv : argv.slice(1)).then(
     (code) => {
       process.exitCode = code;
     },

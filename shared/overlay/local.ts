@@ -10,8 +10,8 @@ export interface AgentState {
   underlayMtu: number;
   etcdEndpoints: string[];
   prefix: string;
-  /** Whether the node holds its etcd lease right now. */
-  leased: boolean;
+  /** Until when (epoch ms) etcd last confirmed the node's lease; 0 without one. */
+  leaseExpires: number;
   /** Whether the last call to etcd succeeded. */
   etcdUp: boolean;
   updated: string;
@@ -48,6 +48,8 @@ export const paths = {
 /** Link names are the VNI's: one VXLAN device and one bridge per network per node. */
 export const vxlanName = (vni: number) => `cnmox${vni}`;
 export const bridgeName = (vni: number) => `cnmob${vni}`;
+
+export const holdsLease = (a: AgentState) => a.leaseExpires > Date.now();
 
 /** The agent's state when an agent is running on this node, else undefined. */
 export function liveAgent(dataDir: string): AgentState | undefined {

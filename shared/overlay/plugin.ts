@@ -11,7 +11,7 @@ import type { NetworkRecord } from '../cnm/records.ts';
 import { DEFAULT_DATA_DIR, readJson, removeFile, writeJsonAtomic } from '../cnm/store.ts';
 import { specDifferences, subnetAddresses } from './cluster.ts';
 import { overlayDriver } from './driver.ts';
-import { liveAgent, paths, readLocalNetwork, type AgentState, type LocalNetwork } from './local.ts';
+import { holdsLease, liveAgent, paths, readLocalNetwork, type AgentState, type LocalNetwork } from './local.ts';
 import { parseOverlayConf, type OverlayConf } from './options.ts';
 
 /** How long a first ADD waits for the agent to lease a subnet: a create-if-absent txn and a few kernel calls. */
@@ -91,7 +91,7 @@ function status(inv: Invocation): void {
   const agent = liveAgent(dataDir);
   if (!agent) throw new CniError(ErrorCode.NotAvailable, `no cnm agent is running on this node (data dir ${dataDir})`, 'start `cnm agent --etcd-endpoints URL --node-name NAME`');
   sameCluster(agent, c, inv.conf.name);
-  if (!agent.leased) {
+  if (!holdsLease(agent)) {
     throw new CniError(ErrorCode.NotAvailableLimited, `node ${agent.node} holds no etcd lease: peers have dropped it`, agent.etcdUp ? 'the agent is taking a new one' : `etcd (${agent.etcdEndpoints.join(',')}) is unreachable from this node`);
   }
   controller(inv, 'other').status();

@@ -34,6 +34,8 @@ export class Agent {
   private readonly model: ClusterModel;
   private readonly prefix: string;
   private lease = '0';
+  /** When etcd last confirmed the lease; past the TTL without news, the node counts as unleased. */
+  private renewedAt = 0;
   private revision = 0;
   private watch: Watch | undefined;
   private stopped = false;
@@ -144,7 +146,7 @@ export class Agent {
       underlayMtu: this.underlayMtu,
       etcdEndpoints: this.o.etcd.endpoints,
       prefix: this.prefix,
-      leased: this.lease !== '0',
+      leaseExpires: this.lease === '0' ? 0 : this.renewedAt + this.o.ttl * 1000,
       etcdUp: this.etcdUp,
       updated: new Date().toISOString(),
     };
@@ -188,7 +190,8 @@ export class Agent {
     this.model.load(r.kvs);
     this.revision = r.revision;
     this.published.clear();
-    for (const kv of r.kvs) if (kv.key.startsWith(keys.endpoints(this.prefix)) && kv.key.includes(`/${this.o.node}/`)) this.published.set(kv.key, kv.value);
+    // Endpoints an earlier run published under another lease count as unpublished: they go with that lease.
+    for (const kv of r.kvs) if (kv.key.startsWith(keys.endpoints(this.prefix)) && kv.key.includes(`/${this.o.node}/`) && kv.lease === this.lease) this.published.set(kv.key, kv.value);
     this.log(`listed ${r.kvs.length} keys at revision ${r.revision}`);
     await this.acquireAll();
     this.reconcile();
@@ -198,7 +201,10 @@ export class Agent {
   private async ensureLease(): Promise<void> {
     if (this.lease !== '0') {
       const ttl = await this.etcd.leaseKeepAlive(this.lease);
-      if (ttl > 0) return;
+      if (ttl > 0) {
+        this.renewed();
+        return;
+      }
       this.log(`lease ${this.lease} is gone: taking a new one and the same subnets back`);
       this.lease = '0';
       this.mine.clear();
@@ -206,6 +212,8 @@ export class Agent {
     }
     const l = await this.etcd.leaseGrant(this.o.ttl);
     this.lease = l.id;
+    this.renewedAt = Date.now();
+    this.writeState();
     await this.etcd.put(keys.node(this.prefix, this.o.node), JSON.stringify({ name: this.o.node, underlay: this.underlay }), this.lease);
     this.writeState();
     if (this.revision !== 0) await this.acquireAll();
@@ -215,14 +223,21 @@ export class Agent {
     try {
       const ttl = await this.etcd.leaseKeepAlive(this.lease);
       this.setEtcdUp(true);
-      if (ttl === 0) {
+      if (ttl > 0) this.renewed();
+      else {
         await this.ensureLease();
         this.reconcile();
       }
     } catch (err) {
       this.setEtcdUp(false);
+      this.writeState();
       this.log(`keepalive: ${(err as Error).message}`);
     }
+  }
+
+  private renewed(): void {
+    this.renewedAt = Date.now();
+    this.writeState();
   }
 
   private async acquireAll(): Promise<void> {
