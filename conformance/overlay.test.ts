@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { bin } from './harness/bins.ts';
 import { filesUnder } from './harness/datadir.ts';
 import {
@@ -47,12 +47,12 @@ interface Net {
 }
 
 /**
- * An overlay network of its own: a /20 of 172.23.0.0/16 (of 172.24.0.0/16 with `second`), since every network stays
- * routed on every node while the suite runs.
+ * An overlay network of its own: a /21 of 172.23.0.0/16 (of 172.24.0.0/16 with `second`; room for 7 nodes), since
+ * every network stays routed on every node while the suite runs.
  */
 function overlayNet(options: Record<string, unknown> = {}, second = false): Net {
   const n = netSeq++;
-  const cidr = `172.${second ? 24 : 23}.${(n % 16) * 16}.0/20`;
+  const cidr = `172.${second ? 24 : 23}.${(n % 32) * 8}.0/21`;
   const name = `cnmo${process.pid}n${n}`;
   const vni = 100 + n;
   return { name, vni, conf: { cniVersion: '1.1.0', name, type: 'cnm-overlay', etcdEndpoints: [ETCD_URL], etcdPrefix: PREFIX, network: cidr, vni, ipMasq: true, ...options } };
@@ -428,6 +428,23 @@ test('cnm network ls/inspect show the overlay network as global: nodes, subnets,
   await delPod(a, net);
   await delPod(b, net);
   await waitFor('endpoints withdrawn', async () => (await etcdKeys(`${PREFIX}/endpoints/${net.name}/`)).length === 0);
+});
+
+test('cnm install --driver overlay writes a conflist whose network works', async () => {
+  const node = nodes[1]!;
+  const dir = `${node.dataDir}/install`;
+  const name = `cnmo${process.pid}inst`;
+  const r = await cnm(node, ['install', '--bin-dir', `${dir}/bin`, '--conf-dir', `${dir}/net.d`, '--link', '--network', name, '--driver', 'overlay', '--subnet', '172.24.248.0/21', '--etcd-endpoints', ETCD_URL, '--etcd-prefix', PREFIX]);
+  assert.is(r.exitCode, 0, r.stderr);
+  const list = JSON.parse(readFileSync(`${dir}/net.d/${readdirSync(`${dir}/net.d`)[0]}`, 'utf8')) as { name: string; cniVersion: string; plugins: Array<Record<string, unknown>> };
+  const plugin = list.plugins[0]!;
+  assert.equal({ type: plugin.type, network: plugin.network, etcdEndpoints: plugin.etcdEndpoints, ipam: plugin.ipam }, { type: 'cnm-overlay', network: '172.24.248.0/21', etcdEndpoints: [ETCD_URL], ipam: undefined });
+  const net: Net = { name, vni: 4000, conf: { ...plugin, vni: 4000, name, cniVersion: list.cniVersion } };
+  const [a, b] = [await addPod(nodes[0]!, net), await addPod(node, net)];
+  await serve(b.ns, 'tcp', b.ip, 8080);
+  await waitFor('a -> b', async () => (await reach(a.ns, 'tcp', b.ip, 8080)) === a.ip);
+  await delPod(a, net);
+  await delPod(b, net);
 });
 
 test('after the suite: no namespace, process, or etcd key under the prefix is left', async () => {

@@ -11,7 +11,7 @@ export interface InstallOptions {
   /** Symlink to the running executable instead of copying it. */
   link: boolean;
   force: boolean;
-  network?: { name: string; driver: string; subnet: string; bridge?: string; master?: string; dataDir?: string; cniVersion?: string };
+  network?: { name: string; driver: string; subnet: string; bridge?: string; master?: string; dataDir?: string; cniVersion?: string; etcdEndpoints?: string[]; etcdPrefix?: string };
 }
 
 function fail(msg: string, details = ''): never {
@@ -26,12 +26,15 @@ function placeAtomically(dest: string, make: (tmp: string) => void): void {
   renameSync(tmp, dest);
 }
 
-/** The conflist a `--network` install writes: cnm-bridge (or macvlan/ipvlan) with in-process IPAM. */
+/** The conflist a `--network` install writes: cnm-bridge (or macvlan/ipvlan) with in-process IPAM, or cnm-overlay. */
 export function conflistFor(n: NonNullable<InstallOptions['network']>): Record<string, unknown> {
   const ipam = { type: 'cnm-host-local', ranges: [[{ subnet: n.subnet }]] };
   let plugin: Record<string, unknown>;
   if (n.driver === 'bridge') {
     plugin = { type: 'cnm-bridge', bridge: n.bridge ?? 'cnm0', isGateway: true, isDefaultGateway: true, ipMasq: true, hairpinMode: true, capabilities: { portMappings: true }, ipam };
+  } else if (n.driver === 'overlay') {
+    // No ipam: each node's agent leases the node a share of the cluster CIDR.
+    plugin = { type: 'cnm-overlay', etcdEndpoints: n.etcdEndpoints ?? [], ...(n.etcdPrefix ? { etcdPrefix: n.etcdPrefix } : {}), network: n.subnet, ipMasq: true, hairpinMode: true, capabilities: { portMappings: true } };
   } else if (n.driver === 'macvlan' || n.driver === 'ipvlan') {
     plugin = { type: `cnm-${n.driver}`, ...(n.master ? { master: n.master } : {}), ipam };
   } else {
@@ -74,7 +77,7 @@ export function install(o: InstallOptions): string[] {
 
 function writeConflist(confDir: string, n: NonNullable<InstallOptions['network']>, force: boolean): string {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n.name)) fail(`network name ${JSON.stringify(n.name)} is invalid`);
-  if (!['bridge', 'macvlan', 'ipvlan', 'null', 'host'].includes(n.driver)) fail(`--driver ${n.driver} is not one of bridge, macvlan, ipvlan, null, host`);
+  if (!['bridge', 'macvlan', 'ipvlan', 'null', 'host', 'overlay'].includes(n.driver)) fail(`--driver ${n.driver} is not one of bridge, macvlan, ipvlan, null, host, overlay`);
   if (n.cniVersion && !isSupportedVersion(n.cniVersion)) fail(`--cni-version ${n.cniVersion} is not one of ${SUPPORTED_VERSIONS.join(', ')}`);
   const file = join(confDir, `10-${n.name}.conflist`);
   const text = JSON.stringify(conflistFor(n), null, 2) + '\n';

@@ -46,8 +46,8 @@ The cluster (etcd; the flags default to those of the node's agent, found through
   network rm NAME... --cluster
                           remove overlay networks no pod uses anywhere (every agent drops its device)
   (--etcd-endpoints URL[,URL] --etcd-prefix P --etcd-ca/--etcd-cert/--etcd-key FILE)
-  install [--bin-dir DIR] [--conf-dir DIR] [--link] [--network NAME --driver bridge|macvlan|ipvlan --subnet CIDR
-          [--bridge NAME] [--master IF]] [--force]
+  install [--bin-dir DIR] [--conf-dir DIR] [--link] [--network NAME --driver bridge|macvlan|ipvlan|overlay --subnet CIDR
+          [--bridge NAME] [--master IF] [--etcd-endpoints URL[,URL] --etcd-prefix P]] [--force]
                           executables into the bin dir (default /opt/cni/bin) and a conflist into the conf dir
                           (default /etc/cni/net.d); an existing conflist is replaced only with --force;
                           --data-dir puts a store other than the default into the conflist, --cni-version sets
@@ -103,6 +103,8 @@ function main(argv: string[]): number {
       socket: { type: 'string' },
       name: { type: 'string' },
       'run-dir': { type: 'string' },
+      'etcd-endpoints': { type: 'string' },
+      'etcd-prefix': { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {
@@ -156,15 +158,16 @@ function main(argv: string[]): number {
     }
     case 'install': {
       const network = values.network;
-      if (network && (!values.driver || (!values.subnet && ['bridge', 'macvlan', 'ipvlan'].includes(values.driver)))) {
-        throw new UsageError('--network needs --driver, and --subnet for bridge, macvlan and ipvlan');
+      if (network && (!values.driver || (!values.subnet && ['bridge', 'macvlan', 'ipvlan', 'overlay'].includes(values.driver)))) {
+        throw new UsageError('--network needs --driver, and --subnet for bridge, macvlan, ipvlan and overlay (its cluster CIDR)');
       }
+      if (values.driver === 'overlay' && !values['etcd-endpoints']) throw new UsageError('--driver overlay needs --etcd-endpoints URL[,URL]');
       const done = install({
         binDir: values['bin-dir'] ?? '/opt/cni/bin',
         confDir: values['conf-dir'] ?? '/etc/cni/net.d',
         link: values.link ?? false,
         force: values.force ?? false,
-        ...(network ? { network: { name: network, driver: values.driver!, subnet: values.subnet ?? '', ...(values.bridge ? { bridge: values.bridge } : {}), ...(values.master ? { master: values.master } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values['cni-version'] ? { cniVersion: values['cni-version'] } : {}) } } : {}),
+        ...(network ? { network: { name: network, driver: values.driver!, subnet: values.subnet ?? '', ...(values.bridge ? { bridge: values.bridge } : {}), ...(values.master ? { master: values.master } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values['cni-version'] ? { cniVersion: values['cni-version'] } : {}), ...(values['etcd-endpoints'] ? { etcdEndpoints: values['etcd-endpoints'].split(',').filter(Boolean) } : {}), ...(values['etcd-prefix'] ? { etcdPrefix: values['etcd-prefix'] } : {}) } } : {}),
       });
       out(done.map((d) => `${d}\n`).join(''));
       return 0;
