@@ -26,10 +26,10 @@ function testFiles(dir) {
 }
 
 /**
- * Suites run once per format: the foundation, and the bridge and lifecycle suites, whose kernel work takes rtnetlink
- * under Bun and iproute2 under SEA; remote; discovery, whose DNS server runs on either runtime's sockets.
+ * Suites run once per format: the foundation, and the bridge, lifecycle and overlay suites, whose kernel work takes
+ * rtnetlink under Bun and iproute2 under SEA; remote; discovery, whose DNS server runs on either runtime's sockets.
  */
-const BOTH_FORMATS = new Set(['conformance/remote.test.ts', 'conformance/foundation.test.ts', 'conformance/bridge.test.ts', 'conformance/lifecycle.test.ts', 'conformance/discovery.test.ts']);
+const BOTH_FORMATS = new Set(['conformance/remote.test.ts', 'conformance/foundation.test.ts', 'conformance/bridge.test.ts', 'conformance/lifecycle.test.ts', 'conformance/discovery.test.ts', 'conformance/overlay.test.ts']);
 
 const files = [...testFiles('test'), ...testFiles('conformance')].filter(
   (f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)),
@@ -59,7 +59,7 @@ await build({
 });
 
 // Leftovers of an earlier run that was killed: namespaces and data dirs carry the pid of the suite that made
-// them (cnmt-<pid>-..., /tmp/cnmt-data-<pid>-...); only those of dead processes go, so a concurrent run is safe.
+// them (cnmt-<pid>-... and the overlay cluster's cnmo-<pid>-..., /tmp/cnm[to]-data-<pid>-...); only those of dead processes go, so a concurrent run is safe.
 const alive = (pid) => {
   try {
     process.kill(Number(pid), 0);
@@ -70,11 +70,19 @@ const alive = (pid) => {
 };
 const netnsList = await execa('ip', ['-j', 'netns', 'list'], { reject: false });
 for (const { name } of netnsList.stdout.trim() ? JSON.parse(netnsList.stdout) : []) {
-  const pid = /^cnmt-(\d+)-/.exec(name)?.[1];
-  if (pid && !alive(pid)) await execa('ip', ['netns', 'delete', name], { reject: false });
+  const pid = /^cnm[to]-(\d+)-/.exec(name)?.[1];
+  if (!pid || alive(pid)) continue;
+  // A killed overlay suite leaves its daemons (etcd, agents) running inside its namespaces: they go first.
+  const pids = await execa('ip', ['netns', 'pids', name], { reject: false });
+  for (const p of pids.stdout.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {}
+  }
+  await execa('ip', ['netns', 'delete', name], { reject: false });
 }
 for (const name of readdirSync('/tmp')) {
-  const pid = /^cnmt-data-(\d+)-/.exec(name)?.[1];
+  const pid = /^cnm[to]-data-(\d+)-/.exec(name)?.[1];
   if (pid && !alive(pid)) rmSync(join('/tmp', name), { recursive: true, force: true });
 }
 

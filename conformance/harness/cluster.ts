@@ -151,7 +151,7 @@ export async function renumber(node: Node, underlay: string): Promise<void> {
 }
 
 export async function startAgent(node: Node, prefix: string, extra: string[] = []): Promise<Agent> {
-  const proc = execa(IP, ['netns', 'exec', node.ns.name, bin('cnm'), 'agent', '--etcd-endpoints', ETCD_URL, '--node-name', node.name, '--etcd-prefix', prefix, '--data-dir', node.dataDir, '--lease-ttl', '5', ...extra], {
+  const proc = execa(IP, ['netns', 'exec', node.ns.name, bin('cnm'), 'agent', '--etcd-endpoints', ETCD_URL, '--node-name', node.name, '--etcd-prefix', prefix, '--data-dir', node.dataDir, '--lease-ttl', '8', ...extra], {
     reject: false,
     buffer: false,
     env: { PATH: RUNTIME_PATH },

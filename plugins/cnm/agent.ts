@@ -50,7 +50,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const etcd = etcdFromFlags(values);
   const node = values['node-name'];
   if (!node || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(node)) throw new UsageError(`--node-name is required: letters, digits, "_", "." and "-"\n\n${AGENT_USAGE}`);
-  const ttl = Number(values['lease-ttl'] ?? 10);
+  const ttl = Number(values['lease-ttl'] ?? 30);
   if (!Number.isInteger(ttl) || ttl < 2) throw new UsageError('--lease-ttl must be a whole number of seconds, 2 or more');
   const offload = values['tx-checksum-offload'] ?? 'auto';
   if (!['on', 'off', 'auto'].includes(offload)) throw new UsageError('--tx-checksum-offload is on, off or auto');

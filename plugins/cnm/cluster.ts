@@ -61,7 +61,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     case 'node rm': {
       if (!arg) throw new UsageError('node rm needs a node name');
       const node = view.nodes.find((n) => n.name === arg);
-      if (!node) throw new UsageError(`no node named ${JSON.stringify(arg)} holds a lease under ${etcd.prefix}`);
+      if (!node) {
+        // Every key of a node goes with its lease: without a node record there is nothing left of it.
+        process.stderr.write(`cnm: no node named ${JSON.stringify(arg)} holds a lease under ${etcd.prefix}: nothing to remove\n`);
+        return 0;
+      }
       // Every key of a node is bound to its lease: revoking it removes the node from every peer at once.
       await client.leaseRevoke(node.lease);
       out(`${arg}\n`);

@@ -161,7 +161,8 @@ export class Agent {
     await this.serial(() => this.ensureLease());
     if (this.revision === 0) await this.serial(() => this.relist());
     this.setEtcdUp(true);
-    const keepalive = setInterval(() => this.background('keepalive', () => this.keepAlive()), Math.max(500, (this.o.ttl * 1000) / 3));
+    // Renewals do not queue behind kernel work: a busy node must not lose its lease for it.
+    const keepalive = setInterval(() => void this.keepAlive(), Math.max(500, (this.o.ttl * 1000) / 3));
     try {
       await new Promise<void>((resolve, reject) => {
         this.watch = this.etcd.watch(keys.all(this.prefix), this.revision + 1, {
@@ -194,7 +195,7 @@ export class Agent {
     for (const kv of r.kvs) if (kv.key.startsWith(keys.endpoints(this.prefix)) && kv.key.includes(`/${this.o.node}/`) && kv.lease === this.lease) this.published.set(kv.key, kv.value);
     this.log(`listed ${r.kvs.length} keys at revision ${r.revision}`);
     await this.acquireAll();
-    this.reconcile();
+    await this.reconcile();
   }
 
   /** A lease that exists, with the node record and every subnet this node holds bound to it. */
@@ -220,13 +221,16 @@ export class Agent {
   }
 
   private async keepAlive(): Promise<void> {
+    if (this.lease === '0') return;
     try {
       const ttl = await this.etcd.leaseKeepAlive(this.lease);
       this.setEtcdUp(true);
       if (ttl > 0) this.renewed();
       else {
-        await this.ensureLease();
-        this.reconcile();
+        await this.serial(async () => {
+          await this.ensureLease();
+          await this.reconcile();
+        });
       }
     } catch (err) {
       this.setEtcdUp(false);
@@ -304,28 +308,22 @@ export class Agent {
       this.background('reconcile', async () => {
         this.reconcileQueued = false;
         for (const spec of this.model.networks.values()) if (!this.mine.has(spec.name) && this.lease !== '0' && this.etcdUp) await this.acquire(spec);
-        this.reconcile();
+        await this.reconcile();
       }),
     );
   }
 
-  /** Brings the kernel and the local state files in line with the model. */
-  private reconcile(): void {
+  /** Brings the kernel and the local state files in line with the model; one network's failure spares the others. */
+  private async reconcile(): Promise<void> {
     const offload = this.o.offloadOff ?? kernelNeedsOffloadOff();
-    for (const spec of this.model.networks.values()) {
-      const subnet = this.mine.get(spec.name);
-      if (!subnet) continue;
-      const dev = vxlanName(spec.vni);
-      const mtu = this.underlayMtu - (this.underlay.includes(':') ? 70 : 50);
-      if (ensureVxlan({ name: dev, vni: spec.vni, port: spec.port, underlay: this.underlay, mac: this.macOf(spec.name), mtu, subnet }, offload) === 'created') {
-        this.log(`network ${spec.name}: ${dev} up (vni ${spec.vni}, port ${spec.port})`);
+    for (const spec of [...this.model.networks.values()]) {
+      try {
+        this.reconcileNetwork(spec, offload);
+      } catch (err) {
+        this.log(`network ${spec.name}: ${(err as Error).message}`);
       }
-      const peers = [...this.model.leasesOf(spec.name).values()].filter((l) => l.node !== this.o.node).map(peerEntry);
-      const ran = syncPeers(dev, peers);
-      if (ran) this.log(`network ${spec.name}: ${peers.length} peers (${ran} entries changed)`);
-      const local: LocalNetwork = { spec, node: this.o.node, subnet, vxlan: dev, vtepMac: this.macOf(spec.name), mtu };
-      const path = paths.network(this.o.dataDir, spec.name);
-      if (JSON.stringify(readJson(path)) !== JSON.stringify(local)) writeJsonAtomic(path, local);
+      // The kernel calls are synchronous: let lease renewals and watch events in between networks.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     for (const name of listDir(paths.networks(this.o.dataDir))) {
       const net = name.replace(/\.json$/, '');
@@ -337,6 +335,22 @@ export class Agent {
       this.log(`network ${net}: gone from the cluster, device removed`);
     }
     applyNft(nodeRuleset(nodeTable(this.o.dataDir), this.model.members(), [...this.model.networks.values()]));
+  }
+
+  private reconcileNetwork(spec: NetworkSpec, offload: boolean): void {
+    const subnet = this.mine.get(spec.name);
+    if (!subnet) return;
+    const dev = vxlanName(spec.vni);
+    const mtu = this.underlayMtu - (this.underlay.includes(':') ? 70 : 50);
+    if (ensureVxlan({ name: dev, vni: spec.vni, port: spec.port, underlay: this.underlay, mac: this.macOf(spec.name), mtu, subnet }, offload) === 'created') {
+      this.log(`network ${spec.name}: ${dev} up (vni ${spec.vni}, port ${spec.port})`);
+    }
+    const peers = [...this.model.leasesOf(spec.name).values()].filter((l) => l.node !== this.o.node).map(peerEntry);
+    const ran = syncPeers(dev, peers);
+    if (ran) this.log(`network ${spec.name}: ${peers.length} peers (${ran} entries changed)`);
+    const local: LocalNetwork = { spec, node: this.o.node, subnet, vxlan: dev, vtepMac: this.macOf(spec.name), mtu };
+    const path = paths.network(this.o.dataDir, spec.name);
+    if (JSON.stringify(readJson(path)) !== JSON.stringify(local)) writeJsonAtomic(path, local);
   }
 
   /** Networks the node's plugins asked for (a first ADD before this agent knew the network). */
@@ -362,7 +376,7 @@ export class Agent {
         if (r.succeeded) this.log(`network ${spec.name}: created in the cluster (vni ${spec.vni}, ${spec.network})`);
         this.model.networks.set(spec.name, existing);
         await this.acquire(existing);
-        this.reconcile();
+        await this.reconcile();
       }
       removeFile(file);
     }
