@@ -213,6 +213,24 @@ test('two overlay networks (two VNIs) are isolated from each other', async () =>
   await delPod(y2, y);
 });
 
+test("an ADD puts back the network's bridge and table an operator removed; the agent puts back its VXLAN device", async () => {
+  const net = overlayNet();
+  const n1 = nodes[0]!;
+  const [a, b] = [await addPod(n1, net), await addPod(nodes[1]!, net)];
+  await serve(b.ns, 'tcp', b.ip, 8080);
+  await waitFor('a -> b', async () => (await reach(a.ns, 'tcp', b.ip, 8080)) === a.ip);
+  await execa('ip', ['-n', n1.ns.name, 'link', 'del', `cnmob${net.vni}`]);
+  await execa('ip', ['-n', n1.ns.name, 'link', 'del', `cnmox${net.vni}`]);
+  await execa('ip', ['netns', 'exec', n1.ns.name, 'nft', 'delete', 'table', 'inet', `cnm_${net.name}`]);
+  const c = await addPod(n1, net);
+  await waitFor('the agent to recreate the VXLAN device', async () => (await ipIn<unknown[]>(n1.ns, ['link', 'show', `cnmox${net.vni}`])).length === 1);
+  await converged(nodes, net, 2);
+  await waitFor('c -> b', async () => (await reach(c.ns, 'tcp', b.ip, 8080)) === c.ip);
+  assert.is(await reach(a.ns, 'tcp', b.ip, 8080), a.ip, 'the running pod is back on the recreated bridge');
+  const tables = await execa('ip', ['netns', 'exec', n1.ns.name, 'nft', 'list', 'tables']);
+  assert.match(tables.stdout, `cnm_${net.name}`);
+});
+
 test('a fourth node joins (its pods reachable from the others) and leaves (its entries gone everywhere)', async () => {
   const net = overlayNet();
   const a = await addPod(nodes[0]!, net);

@@ -20,6 +20,20 @@ import type { Bandwidth } from '../bandwidth/options.ts';
 
 export const optionsOf = (net: NetworkRecord) => net.options as unknown as BridgeOptions;
 
+/**
+ * What differs between the drivers whose networks are a bridge on the node (bridge, overlay): the network's own
+ * nft ruleset, and whether the node-wide isolation table between bridge networks is theirs.
+ */
+export interface BridgeKind {
+  ruleset(net: NetworkRecord, o: BridgeOptions): string;
+  isolated: boolean;
+}
+
+export const BRIDGE_KIND: BridgeKind = {
+  ruleset: (net, o) => networkRuleset(net.name, o, net.subnets.map((x) => x.subnet)),
+  isolated: true,
+};
+
 /** What a bridge endpoint record keeps (driverState). */
 export interface BridgeEndpointState {
   hostVeth: string;
@@ -78,9 +92,12 @@ function forwardingSysctls(net: NetworkRecord, o: BridgeOptions): string[] {
   return [...(families.has(4) ? ['net.ipv4.ip_forward'] : []), ...(families.has(6) ? ['net.ipv6.conf.all.forwarding'] : [])];
 }
 
-function tablesOf(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions): { network: NftTableRef[]; isolation: NftTableRef } {
+function tablesOf(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions, kind: BridgeKind): { network: NftTableRef[]; isolation: NftTableRef[] } {
   const t = tableName(net.name);
-  return { network: [{ family: 'inet', name: t }, ...(o.macspoofchk ? [{ family: 'bridge', name: t } as const] : [])], isolation: { family: 'inet', name: isolationTable(ctx.dataDir) } };
+  return {
+    network: [{ family: 'inet', name: t }, ...(o.macspoofchk ? [{ family: 'bridge', name: t } as const] : [])],
+    isolation: kind.isolated ? [{ family: 'inet', name: isolationTable(ctx.dataDir) }] : [],
+  };
 }
 
 /** What is missing or wrong, as data: repair acts on it, drift phrases it. */
@@ -94,17 +111,17 @@ interface Drift {
   sysctlsOff: string[];
 }
 
-function survey(ctx: DriverContext, net: NetworkRecord): Drift {
+function survey(ctx: DriverContext, net: NetworkRecord, kind: BridgeKind): Drift {
   const o = optionsOf(net);
   const bridgeMissing = !linkExists(o.bridge);
-  const tables = tablesOf(ctx, net, o);
-  const present = nftTablesExist([...tables.network, tables.isolation]);
+  const tables = tablesOf(ctx, net, o, kind);
+  const present = nftTablesExist([...tables.network, ...tables.isolation]);
   return {
     bridgeMissing,
     bridgeMacBorrowed: !bridgeMissing && net.state.createdBridge === true && macAssignType(o.bridge) !== MAC_SET,
     bridgeDown: !bridgeMissing && !linkUp(o.bridge),
     tablesMissing: tables.network.filter((_, i) => !present[i]),
-    isolationMissing: !present[present.length - 1],
+    isolationMissing: kind.isolated && !present[present.length - 1],
     sysctlsOff: forwardingSysctls(net, o).filter((k) => readSysctl(k) !== '1'),
   };
 }
@@ -123,8 +140,8 @@ function phrase(net: NetworkRecord, d: Drift, ctx: DriverContext): string[] {
   ];
 }
 
-export function bridgeNetworkDrift(ctx: DriverContext, net: NetworkRecord): string[] {
-  return phrase(net, survey(ctx, net), ctx);
+export function bridgeNetworkDrift(ctx: DriverContext, net: NetworkRecord, kind: BridgeKind = BRIDGE_KIND): string[] {
+  return phrase(net, survey(ctx, net, kind), ctx);
 }
 
 /** Endpoints of the network whose host veth is still on the node: the ones running pods use. */
@@ -151,21 +168,21 @@ function recreateBridge(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions
 }
 
 /** The network's tables again, holding the running endpoints' hostPorts and macspoofchk entries. */
-function recreateTables(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions): void {
+function recreateTables(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions, kind: BridgeKind): void {
   const known = net.subnets.map((x) => x.subnet);
   const els = liveEndpoints(ctx, net).map(({ ep, s }) => endpointElements(net.name, o, ep.ips.map((i) => i.address), known, s.portMappings ?? [], s.hostVeth, s.mac));
   const merged = { table: tableName(net.name), newSubnets: [...new Set(els.flatMap((e) => e.newSubnets))], maps: els.flatMap((e) => e.maps) };
-  nftApply(networkRuleset(net.name, o, known) + addElementsScript(merged));
+  nftApply(kind.ruleset(net, o) + addElementsScript(merged));
 }
 
 /**
  * Recreates what survey finds missing, under the bridges lock (another ADD may be repairing the same network:
  * it surveys again once it holds the lock). Each failure names the object that could not be recreated.
  */
-export function ensureBridgeNetwork(ctx: DriverContext, net: NetworkRecord): string[] {
-  if (clean(survey(ctx, net))) return [];
+export function ensureBridgeNetwork(ctx: DriverContext, net: NetworkRecord, kind: BridgeKind = BRIDGE_KIND): string[] {
+  if (clean(survey(ctx, net, kind))) return [];
   return withLock(bridgesLock(ctx), () => {
-    const d = survey(ctx, net);
+    const d = survey(ctx, net, kind);
     const o = optionsOf(net);
     const what = `network ${net.name}`;
     if (d.bridgeMissing) step(`${what}: bridge ${o.bridge} is missing and could not be recreated`, () => recreateBridge(ctx, net, o), ErrorCode.KernelFailure);
@@ -176,7 +193,7 @@ export function ensureBridgeNetwork(ctx: DriverContext, net: NetworkRecord): str
     if (fix.length) step(`${what}: bridge ${o.bridge} could not be set right`, () => ipBatch(fix), ErrorCode.KernelFailure);
     if (d.tablesMissing.length) {
       const names = d.tablesMissing.map((t) => `${t.family} ${t.name}`).join(', ');
-      step(`${what}: nft table ${names} is missing and could not be recreated`, () => recreateTables(ctx, net, o), ErrorCode.KernelFailure);
+      step(`${what}: nft table ${names} is missing and could not be recreated`, () => recreateTables(ctx, net, o, kind), ErrorCode.KernelFailure);
     }
     if (d.isolationMissing) step(`${what}: the isolation table could not be recreated`, () => syncIsolation(ctx, undefined), ErrorCode.KernelFailure);
     if (d.sysctlsOff.length) step(`${what}: cannot turn on ${d.sysctlsOff.join(', ')}`, () => setSysctls(Object.fromEntries(d.sysctlsOff.map((k) => [k, '1']))), ErrorCode.KernelFailure);

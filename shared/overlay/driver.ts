@@ -2,19 +2,32 @@
 // driver's endpoint code. The VXLAN device and the peer entries are the agent's (agent/).
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
-import type { Driver } from '../cnm/driver.ts';
+import type { Driver, DriverContext } from '../cnm/driver.ts';
 import type { NetworkRecord } from '../cnm/records.ts';
 import { ipBatch } from '../kernel/iproute.ts';
 import { isBridge, linkExists } from '../kernel/links.ts';
 import { nftApply, nftTry } from '../kernel/nft.ts';
 import { bridgeDriver } from '../bridge/driver.ts';
 import { deleteNetworkRuleset } from '../bridge/plan.ts';
-import { createBridgeBatch } from '../bridge/network.ts';
+import { bridgeNetworkDrift, createBridgeBatch, ensureBridgeNetwork, type BridgeKind } from '../bridge/network.ts';
 import { readLocalNetwork } from './local.ts';
 import { overlayOptions, parseOverlayConf, type OverlayOptions } from './options.ts';
 import { overlayNetworkRuleset } from './plan.ts';
 
 const optionsOf = (net: NetworkRecord) => net.options as unknown as OverlayOptions;
+
+/** An overlay network on a node is a bridge network with its own ruleset and no part in the bridges' isolation table. */
+const OVERLAY_KIND: BridgeKind = {
+  ruleset: (net) => overlayNetworkRuleset(net.name, optionsOf(net), net.subnets[0]!.subnet),
+  isolated: false,
+};
+
+/** The agent's part of the network on this node: it recreates the device itself (it reconciles every few seconds). */
+function vxlanDrift(ctx: DriverContext, net: NetworkRecord): string[] {
+  const local = readLocalNetwork(ctx.dataDir, net.name);
+  if (!local) return [`this node holds no subnet of network ${net.name} (is cnm agent running?)`];
+  return linkExists(local.vxlan) ? [] : [`VXLAN device ${local.vxlan} is missing (the agent recreates it)`];
+}
 
 function localOrFail(dataDir: string, net: string) {
   const local = readLocalNetwork(dataDir, net);
@@ -40,7 +53,7 @@ export const overlayDriver: Driver = {
     if (!createdBridge && !isBridge(o.bridge)) throw new CniError(ErrorCode.InvalidConfig, `${o.bridge}, the bridge of overlay network ${net.name}, exists and is not a bridge`, 'remove that link');
     try {
       if (createdBridge) ipBatch(createBridgeBatch(o));
-      nftApply(overlayNetworkRuleset(net.name, o, local.subnet));
+      nftApply(OVERLAY_KIND.ruleset({ ...net, subnets: [{ subnet: local.subnet }] }, o));
     } catch (err) {
       nftTry(deleteNetworkRuleset(net.name));
       if (createdBridge && linkExists(o.bridge)) ipBatch([`link del ${o.bridge}`]);
@@ -55,8 +68,8 @@ export const overlayDriver: Driver = {
     if (net.state.createdBridge && linkExists(o.bridge)) ipBatch([`link del ${o.bridge}`]);
   },
 
-  networkDrift: () => [],
-  ensureNetwork: () => [],
+  networkDrift: (ctx, net) => [...bridgeNetworkDrift(ctx, net, OVERLAY_KIND), ...vxlanDrift(ctx, net)],
+  ensureNetwork: (ctx, net) => ensureBridgeNetwork(ctx, net, OVERLAY_KIND),
 
   prepare: (ctx, net, ep) => bridgeDriver.prepare(ctx, net, ep),
   join: (ctx, net, ep, sandbox, addressing) => bridgeDriver.join(ctx, net, ep, sandbox, addressing),

@@ -71,6 +71,8 @@ export class Agent {
     forwardingOn();
     this.timers.push(setInterval(() => this.background('network requests', () => this.handleRequests()), 200));
     this.timers.push(setInterval(() => this.background('publishing endpoints', () => this.publishEndpoints()), 1000));
+    // The kernel drifts without etcd saying so (an operator's ip link del, a flushed neighbour table): look again.
+    this.timers.push(setInterval(() => this.scheduleReconcile(), 5000));
     let backoff = 200;
     while (!this.stopped) {
       try {
