@@ -35,7 +35,7 @@ test('cnm install puts every executable (and a loopback) in the bin dir and writ
   const r = await installNetwork();
   assert.is(r.exitCode, 0, r.stderr);
   const names = readdirSync(`${node}/bin`).sort();
-  assert.equal(names, ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null', 'cnm-remote', 'cnm-remote-ipam', 'loopback']);
+  assert.equal(names, ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null', 'cnm-overlay', 'cnm-remote', 'cnm-remote-ipam', 'loopback']);
   assert.is(statSync(`${node}/bin/cnm-bridge`).ino, statSync(`${node}/bin/cnm`).ino, 'plugins are hard links of one file');
   const v = await execa(`${node}/bin/cnm-bridge`, [], { env: { CNI_COMMAND: 'VERSION' }, extendEnv: false });
   assert.match(v.stdout, '"supportedVersions"');
