@@ -275,8 +275,25 @@ function table() {
   return lines.join('\n');
 }
 
+/**
+ * The overlay section (bench/overlay.ts, bundled here like the test suites): a cluster of namespaces with etcd.
+ * BENCH_ONLY=overlay runs it alone.
+ */
+async function overlay() {
+  const { build } = await import('esbuild');
+  const out = join(root, '.cache/bench/overlay.mjs');
+  await build({
+    entryPoints: [join(root, 'bench/overlay.ts')], outfile: out, bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning',
+    banner: { js: "import { createRequire as __cnmCreateRequire } from 'node:module'; const require = __cnmCreateRequire(import.meta.url);" },
+  });
+  process.env.CNM_ROOT = root;
+  const { overlayBench } = await import(out);
+  return overlayBench({ pods: Number(process.env.BENCH_OVERLAY_PODS ?? 30), joins: 20, simulated: 1000 });
+}
+
+let overlayRows = [];
 const started = new Date();
-// BENCH_ONLY=dns runs just the DNS rows (cnm dns against dnsmasq).
+// BENCH_ONLY=dns runs just the DNS rows (cnm dns against dnsmasq), BENCH_ONLY=overlay just the overlay's.
 const only = process.env.BENCH_ONLY;
 try {
   if (!only) {
@@ -288,18 +305,23 @@ try {
     diskSize();
   }
   if (!only || only === 'dns') await dnsBench({ BIN, dataDir, pid, progress, row });
+  if (!only || only === 'overlay') overlayRows = await overlay();
 } finally {
   progress('cleaning up');
   if (onTerminal) process.stderr.write('\n');
-  cleanup();
+  if (only !== 'overlay') cleanup();
+  else rmSync(dataDir, { recursive: true, force: true });
 }
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
 const breakdown = Object.fromEntries(Object.entries(phases).map(([command, byPhase]) => [command, Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, median(v)]))]));
 const breakdownText = Object.entries(breakdown)
   .map(([command, byPhase]) => `cnm ${command} p50 per phase (ms): ${Object.entries(byPhase).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`)
   .join('\n');
-const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows, breakdown, ...(only ? { only } : {}) };
+const out = { date: started.toISOString(), machine, format: 'bun', pods: PODS, rows, breakdown, ...(only ? { only } : {}), overlay: overlayRows };
+const overlayText = overlayRows.length
+  ? ['| overlay | value | |', '|---|---|---|', ...overlayRows.map((r) => `| ${r.name} | ${r.unit === 'x' ? `${r.value.toFixed(2)}x` : `${fmt(r.value)} ${r.unit}`} | ${r.note ?? ''} |`)].join('\n')
+  : '';
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, 'bench/results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-process.stdout.write(`\n${started.toISOString().slice(0, 10)}, ${machine}\n\n${table()}\n\n${breakdownText}\n\nwritten to ${file}\n`);
+process.stdout.write(`\n${started.toISOString().slice(0, 10)}, ${machine}\n\n${rows.length ? `${table()}\n\n${breakdownText}\n\n` : ''}${overlayText ? `${overlayText}\n\n` : ''}written to ${file}\n`);

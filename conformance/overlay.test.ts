@@ -161,7 +161,9 @@ test('pods on different nodes exchange TCP and UDP; each node holds exactly one 
   await waitFor('TCP a -> b', async () => (await reach(a.ns, 'tcp', b.ip, 8080)) === a.ip);
   await waitFor('UDP a -> c', async () => (await reach(a.ns, 'udp', c.ip, 8081)) === a.ip);
   assert.is(await reach(c.ns, 'tcp', b.ip, 8080), c.ip);
-  for (const p of [a, b, c]) await delPod(p, net);
+  const b2 = await addPod(nodes[1]!, net);
+  assert.is(await reach(b2.ns, 'tcp', b.ip, 8080), b2.ip, 'same node, same bridge');
+  for (const p of [a, b, c, b2]) await delPod(p, net);
 });
 
 test('a pod reaches a remote node and is reached from it; it reaches an outside host through masquerade', async () => {
@@ -442,6 +444,10 @@ test('a config that disagrees with the cluster, or has an ipam section, is refus
   assert.match(String(r.json?.msg), 'vni');
   const r2 = await invokeOn(nodes[1]!, 'cnm-overlay', { command: 'ADD', containerId: 'bad2', netns: pod.path, ifname: 'eth0' }, { ...net.conf, ipam: { type: 'cnm-host-local' }, dataDir: nodes[1]!.dataDir });
   assert.is(r2.json?.code, 7, r2.stdout);
+  const other = overlayNet();
+  const r3 = await invokeOn(nodes[1]!, 'cnm-overlay', { command: 'ADD', containerId: 'bad3', netns: pod.path, ifname: 'eth0' }, { ...other.conf, network: net.conf.network, dataDir: nodes[1]!.dataDir });
+  assert.is(r3.json?.code, 7, r3.stdout);
+  assert.match(String(r3.json?.msg), 'would share CIDR');
   await delPod(p, net);
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { b64, LineSplitter, prefixEnd, rangeBody, txnBody, unb64, watchBody } from '../shared/etcd/wire.ts';
-import { keys, parseKey, specDifferences, subnetAddresses, subnetCandidates, type NetworkSpec } from '../shared/overlay/cluster.ts';
+import { cidrsOverlap, keys, parseKey, specDifferences, subnetAddresses, subnetCandidates, type NetworkSpec } from '../shared/overlay/cluster.ts';
 import { nodeRuleset, overlayNetworkRuleset, peerDiff, vxlanCreateBatch, type PeerEntry } from '../shared/overlay/plan.ts';
 import { overlayOptions, parseOverlayConf } from '../shared/overlay/options.ts';
 import { ClusterModel } from '../shared/overlay/agent/model.ts';
@@ -37,6 +37,8 @@ test('the key layout parses back; node subnets skip the first and start with the
   assert.equal(subnetCandidates(spec, new Set(), '10.99.9.0/24', 1), ['10.240.1.0/24'], 'a previous subnet outside the network is not offered');
   assert.equal(subnetAddresses('10.240.3.0/24'), { vtep: '10.240.3.0', gateway: '10.240.3.1', prefix: 24 });
   assert.equal(specDifferences(spec, { ...spec, vni: 8 }), ['vni 8 (the cluster has 7)']);
+  assert.ok(cidrsOverlap('10.240.0.0/16', '10.240.8.0/21'));
+  assert.not.ok(cidrsOverlap('10.240.0.0/21', '10.240.8.0/21'));
 });
 
 const peer = (n: number, underlay = `192.168.1.${n}`, mac = `02:00:00:00:00:0${n}`): PeerEntry => ({ subnet: `10.240.${n}.0/24`, vtep: `10.240.${n}.0`, underlay, mac });

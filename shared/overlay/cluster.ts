@@ -107,6 +107,13 @@ function insideCidr(cidr: Cidr, subnet: string, len: number): boolean {
   return !!s && s.family === cidr.family && s.prefix === len && s.network >= cidr.network && s.network <= cidr.last;
 }
 
+/** Whether two CIDRs share an address (two overlay networks must not: their routes would collide on every node). */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return !!x && !!y && x.family === y.family && x.network <= y.last && y.network <= x.last;
+}
+
 /** A node's addresses in its subnet: the VTEP (the subnet's own address, as a /32) and the pods' gateway (.1). */
 export function subnetAddresses(subnet: string): { vtep: string; gateway: string; prefix: number } {
   const c = parseCidr(subnet)!;

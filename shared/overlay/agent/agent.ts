@@ -9,7 +9,7 @@ import { endpointDir } from '../../cnm/paths.ts';
 import type { EndpointRecord } from '../../cnm/records.ts';
 import { randomMac } from '../../cnm/pod-plan.ts';
 import { randomBytes } from '../../cnm/names.ts';
-import { keys, specDifferences, subnetCandidates, type EndpointSummary, type NetworkSpec, type SubnetLease } from '../cluster.ts';
+import { cidrsOverlap, keys, specDifferences, subnetCandidates, type EndpointSummary, type NetworkSpec, type SubnetLease } from '../cluster.ts';
 import { paths, vxlanName, type AgentState, type LocalNetwork, type Persisted } from '../local.ts';
 import { nodeRuleset, nodeTable, peerEntry } from '../plan.ts';
 import type { EtcdConf } from '../options.ts';
@@ -368,6 +368,13 @@ export class Agent {
       const file = `${paths.requests(this.o.dataDir)}/${name}`;
       const spec = readJson<NetworkSpec>(file);
       if (!spec) continue;
+      const clash = [...this.model.networks.values()].find((n) => n.name !== spec.name && (n.vni === spec.vni || cidrsOverlap(n.network, spec.network)));
+      if (clash) {
+        const what = clash.vni === spec.vni ? `VNI ${spec.vni}` : `CIDR ${clash.network}`;
+        writeJsonAtomic(paths.rejected(this.o.dataDir, spec.name), { message: `network ${spec.name} (${spec.network}, VNI ${spec.vni}) would share ${what} with overlay network ${clash.name}` });
+        removeFile(file);
+        continue;
+      }
       const key = keys.network(this.prefix, spec.name);
       const r = await this.etcd.txn([{ key, createRevision: 0 }], [{ put: key, value: JSON.stringify(spec) }], [{ get: key }]);
       const existing = r.succeeded ? spec : (JSON.parse(r.gets[0]?.[0]?.value ?? '{}') as NetworkSpec);
