@@ -8,6 +8,7 @@ import { bin } from './bins.ts';
 import { RUNTIME_PATH, type Invocation } from './plugin.ts';
 import type { TestNetns } from './netns.ts';
 import { b64, prefixEnd } from '../../shared/etcd/wire.ts';
+import { pidAlive } from '../../shared/cnm/store.ts';
 
 export const NS_PREFIX = `cnmo-${process.pid}-`;
 const IP = existsSync('/usr/sbin/ip') ? '/usr/sbin/ip' : '/usr/bin/ip';
@@ -176,14 +177,7 @@ export async function stopAgent(node: Node, signal: 'SIGTERM' | 'SIGKILL' = 'SIG
   node.agent = undefined;
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { pidAlive };
 
 /** A pod of a node: a namespace of its own, plugged in by the plugin run inside the node. */
 export async function createPod(node: Node, label: string): Promise<TestNetns> {
