@@ -97,6 +97,12 @@ for (const v of VERSIONS) {
       assert.ok(names.includes('lo'), `interfaces ${names} include lo`);
     } else {
       assert.is(add.json!.cniVersion, v);
+      // One address per family at these versions: the node's primary one, on the link of its default route.
+      const dev = (JSON.parse((await execa('ip', ['-j', '-4', 'route', 'show', 'default'])).stdout) as Array<{ dev: string }>)[0]?.dev;
+      if (dev) {
+        const primary = (JSON.parse((await execa('ip', ['-j', '-4', 'addr', 'show', 'dev', dev])).stdout) as Array<{ addr_info: Array<{ local: string; prefixlen: number }> }>)[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`);
+        assert.ok(primary.includes((add.json!.ip4 as { ip: string }).ip), `ip4 ${JSON.stringify(add.json!.ip4)} is on ${dev}, the default route's link`);
+      }
     }
     const del = await invoke(bin('cnm-host'), env('DEL', id, NODE_NETNS), conf('cnm-host', v));
     assert.is(del.exitCode, 0, del.stdout);

@@ -48,9 +48,9 @@ for (const v of ['0.1.0', '0.2.0'] as const) {
   });
 }
 
-test('0.2.0 cannot carry two addresses of one family', () => {
-  const two: Result = { cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/24' }, { address: '10.0.1.2/24' }] };
-  assert.throws(() => convertResult(two, '0.2.0'), (e: unknown) => e instanceof CniError && e.code === 1);
+test('0.2.0 keeps the first address of each family, as libcni converts', () => {
+  const several: Result = { cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1' }, { address: 'fd00::2/64' }, { address: '10.0.1.2/24' }] };
+  assert.equal(convertResult(several, '0.2.0'), { cniVersion: '0.2.0', ip4: { ip: '10.0.0.2/24', gateway: '10.0.0.1' }, ip6: { ip: 'fd00::2/64' } });
 });
 
 test('a 0.2.0 prevResult is read into the current shape', () => {

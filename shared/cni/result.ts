@@ -86,18 +86,16 @@ export function convertResult(result: Result, to: CniVersion): Record<string, un
   return out;
 }
 
+/**
+ * 0.1.0 and 0.2.0 hold one address per family: the first of each is kept and the rest dropped, as libcni's own
+ * conversion does, so a result with several (the host driver's, on a node with many links) still reaches an old
+ * runtime.
+ */
 function toResult02(result: Result, to: CniVersion): Record<string, unknown> {
   const out: Result02 = { cniVersion: to };
   for (const ip of result.ips ?? []) {
     const key = isIPv6(ip.address) ? 'ip6' : 'ip4';
-    if (out[key]) {
-      throw new CniError(
-        ErrorCode.IncompatibleVersion,
-        `cannot write this result as cniVersion ${to}: it has more than one ${key} address`,
-        'use cniVersion 0.3.0 or later for several addresses of one family',
-      );
-    }
-    out[key] = { ip: ip.address, ...(ip.gateway ? { gateway: ip.gateway } : {}) };
+    if (!out[key]) out[key] = { ip: ip.address, ...(ip.gateway ? { gateway: ip.gateway } : {}) };
   }
   for (const route of result.routes ?? []) {
     const block = isIPv6(route.dst) ? out.ip6 : out.ip4;
