@@ -6,10 +6,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ifbName } from '../shared/bandwidth/plan.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
-import { add, addKilled, bridgeNetwork, del, errorCode, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
+import { add, addKilled, bridgeNetwork, del, errorCode, leftovers, mustAdd, storePerTest } from './harness/bridge.ts';
 import { ChainError, ConflistRunner, type Conflist } from './harness/conflist.ts';
-import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
-import { cleanupNetns, createNetns } from './harness/netns.ts';
+import { filesUnder } from './harness/datadir.ts';
+import { createNetns } from './harness/netns.ts';
 import { startIperfServer, stopIperfServers, throughput } from './harness/throughput.ts';
 import { linkExists } from '../shared/kernel/links.ts';
 
@@ -24,16 +24,7 @@ type Variant = 'reference bridge + bandwidth' | 'cnm-bridge';
 let dataDir = '';
 let seq = 0;
 
-test.before(snapshotVeths);
-test.before.each(() => {
-  dataDir = makeDataDir();
-});
-test.after.each(async () => {
-  await stopIperfServers();
-  await forceCleanup(dataDir);
-  await cleanupNetns();
-  removeDataDir(dataDir);
-});
+storePerTest(test, (d) => (dataDir = d), stopIperfServers);
 
 /** Names and a subnet of 172.22.0.0/16 of this process's own, per variant. */
 function conflist(variant: Variant): Conflist & { bridge: string } {

@@ -4,9 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
 import { ConflistRunner } from './harness/conflist.ts';
-import { add, bridgeNetwork, check, del, errorCode, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
-import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
-import { cleanupNetns, createNetns } from './harness/netns.ts';
+import { add, bridgeNetwork, check, del, errorCode, leftovers, mustAdd, storePerTest } from './harness/bridge.ts';
+import { filesUnder } from './harness/datadir.ts';
+import { createNetns } from './harness/netns.ts';
 import { createOutside } from './harness/topology.ts';
 import { reach, serve, stopAllServers } from './harness/traffic.ts';
 
@@ -15,16 +15,7 @@ let seq = 0;
 const cid = () => `b${process.pid}x${seq++}`;
 const reservations = () => filesUnder(`${dataDir}/ipam`).filter((f) => /\/[0-9a-f.:]+$/.test(f) && !f.includes('last_reserved'));
 
-test.before(snapshotVeths);
-test.before.each(() => {
-  dataDir = makeDataDir();
-});
-test.after.each(async () => {
-  await stopAllServers();
-  await forceCleanup(dataDir);
-  await cleanupNetns();
-  removeDataDir(dataDir);
-});
+storePerTest(test, (d) => (dataDir = d), stopAllServers);
 
 async function rm(...names: string[]): Promise<void> {
   const r = await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', ...names], { reject: false });

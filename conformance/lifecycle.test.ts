@@ -5,11 +5,11 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR } from './harness/bins.ts';
-import { add, bridgeNetwork, check, del, errorCode, forceCleanup, isolationTableOf, leftovers, mustAdd, snapshotVeths, type TestNetwork } from './harness/bridge.ts';
-import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
-import { cleanupNetns, createNetns, deleteNetns, type TestNetns } from './harness/netns.ts';
+import { add, bridgeNetwork, check, del, errorCode, isolationTableOf, leftovers, mustAdd, type TestNetwork, storePerTest } from './harness/bridge.ts';
+import { filesUnder } from './harness/datadir.ts';
+import { createNetns, deleteNetns, type TestNetns } from './harness/netns.ts';
 import { invoke } from './harness/plugin.ts';
-import { cleanupLinks, createOutside, nodeLinks, type Outside } from './harness/topology.ts';
+import { createOutside, nodeLinks, type Outside } from './harness/topology.ts';
 import { reach, serve, stopAllServers } from './harness/traffic.ts';
 
 let dataDir = '';
@@ -21,17 +21,7 @@ const sys = (link: string, file: string) => readFileSync(`/sys/class/net/${link}
 const ours = () => leftovers(dataDir);
 const cnm = (...args: string[]) => execa(bin('cnm'), ['--data-dir', dataDir, ...args], { reject: false });
 
-test.before(snapshotVeths);
-test.before.each(() => {
-  dataDir = makeDataDir();
-});
-test.after.each(async () => {
-  await stopAllServers();
-  await forceCleanup(dataDir);
-  await cleanupNetns();
-  await cleanupLinks();
-  removeDataDir(dataDir);
-});
+storePerTest(test, (d) => (dataDir = d), stopAllServers);
 
 /** What a reboot takes: the pods' namespaces (their veths go with them), the bridge, the nft tables. */
 async function reboot(net: TestNetwork, pods: TestNetns[]): Promise<void> {

@@ -5,10 +5,10 @@ import { execa } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
-import { forceCleanup, leftovers, snapshotVeths } from './harness/bridge.ts';
+import { leftovers, storePerTest } from './harness/bridge.ts';
 import { ConflistRunner, type Conflist } from './harness/conflist.ts';
-import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
-import { cleanupNetns, createNetns } from './harness/netns.ts';
+import { filesUnder } from './harness/datadir.ts';
+import { createNetns } from './harness/netns.ts';
 import { sweepReferenceRules } from './harness/reference-rules.ts';
 import { createOutside } from './harness/topology.ts';
 import { reach, serve, stopAllServers } from './harness/traffic.ts';
@@ -52,20 +52,9 @@ function variantOf(variant: Variant, list: ReturnType<typeof referenceConflist>)
 }
 
 let dataDir = '';
-test.before(async () => {
-  await snapshotVeths();
-  await sweepReferenceRules();
-});
+test.before(sweepReferenceRules);
 test.after(sweepReferenceRules);
-test.before.each(() => {
-  dataDir = makeDataDir();
-});
-test.after.each(async () => {
-  await stopAllServers();
-  await forceCleanup(dataDir);
-  await cleanupNetns();
-  removeDataDir(dataDir);
-});
+storePerTest(test, (d) => (dataDir = d), stopAllServers);
 
 for (const variant of ['reference', 'cnm, types changed', 'cnm, portmap folded in'] as Variant[]) {
   test(`[${variant}] pods talk TCP and UDP, reach the node and the outside (masqueraded), hostPorts and hairpin work, DEL leaves nothing`, async () => {

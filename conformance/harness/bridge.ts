@@ -1,4 +1,7 @@
 import { execa } from 'execa';
+import type { Test } from 'uvu';
+import { makeDataDir, removeDataDir } from './datadir.ts';
+import { cleanupNetns } from './netns.ts';
 import { shortHash } from '../../shared/cnm/names.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './bins.ts';
 import { errorCode, invoke, type Invocation } from './plugin.ts';
@@ -145,4 +148,24 @@ export async function forceCleanup(dataDir: string): Promise<void> {
     const [family, name] = t.split(' ');
     await execa('nft', ['delete', 'table', family!, name!], { reject: false });
   }
+}
+
+/**
+ * The hooks every bridge suite shares: a store of its own per test (handed to `use`), and after each test
+ * `stop` (the suite's servers), then everything the test left on the node removed and the store deleted.
+ */
+export function storePerTest(suite: Test, use: (dataDir: string) => void, stop: () => Promise<void>): void {
+  let dataDir = '';
+  suite.before(snapshotVeths);
+  suite.before.each(() => {
+    dataDir = makeDataDir();
+    use(dataDir);
+  });
+  suite.after.each(async () => {
+    await stop();
+    await forceCleanup(dataDir);
+    await cleanupNetns();
+    await cleanupLinks();
+    removeDataDir(dataDir);
+  });
 }
