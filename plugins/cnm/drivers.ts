@@ -11,7 +11,7 @@ import { overlayDriver } from '../../shared/overlay/driver.ts';
 const DRIVERS: Record<string, Driver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver, macvlan: uplinkDriver('macvlan'), ipvlan: uplinkDriver('ipvlan'), remote: remoteDriver, overlay: overlayDriver };
 
 /** The drivers `cnm plugin serve` offers dockerd. */
-export const SERVED_DRIVERS = ['bridge', 'macvlan', 'ipvlan', 'null'];
+export const SERVED_DRIVERS = ['bridge', 'macvlan', 'ipvlan', 'null', 'overlay'];
 
 export function driverFor(name: string): Driver {
   const d = DRIVERS[name];

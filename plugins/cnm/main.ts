@@ -54,10 +54,12 @@ The cluster (etcd; the flags default to those of the node's agent, found through
                           its cniVersion (default 1.0.0, what containerd 1.6 and podman 4 speak)
 
 Docker's plugin API (cnm-cni's drivers and cnm-host-local served to dockerd):
-  plugin serve --socket PATH | --name NAME [--driver bridge|macvlan|ipvlan|null]
+  plugin serve --socket PATH | --name NAME [--driver bridge|macvlan|ipvlan|null|overlay]
                           serves libnetwork's remote protocol in the foreground until SIGTERM; --name puts the
                           socket where dockerd looks (/run/docker/plugins/NAME.sock); then
                           docker network create -d NAME --ipam-driver NAME --subnet CIDR [-o key=value] NET
+                          (overlay: --data-dir is the agent's; docker network create -d NAME --ipam-driver null
+                          -o etcdEndpoints=URL,URL -o network=CIDR -o vni=N [-o name=POD_NETWORK] NET)
 
 Options: --data-dir DIR (the store, default ${DEFAULT_DATA_DIR}), --json, --conf-dir, --bin-dir, --cache-dir
 (libcni's, default /var/lib/cni), --ifname

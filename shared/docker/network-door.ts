@@ -19,6 +19,7 @@ import { ipBatch } from '../kernel/iproute.ts';
 import { linkExists } from '../kernel/links.ts';
 import { addNamedNetns, deleteNamedNetns, netnsState } from '../kernel/netns.ts';
 import { driverOptions } from './options.ts';
+import { overlayNetwork, releaseAddress, reserveAddress } from './overlay-door.ts';
 import {
   ENABLE_IPV6,
   GENERIC_OPTIONS,
@@ -142,10 +143,14 @@ export class NetworkDoor {
     const options = req.Options ?? {};
     const generic = (options[GENERIC_OPTIONS] ?? {}) as Record<string, unknown>;
     if (options[ENABLE_IPV6] === true && (req.IPv6Data ?? []).length === 0) throw invalidConfig('IPv6 is enabled but no IPv6 pool was given');
-    const net: DoorNetwork = {
-      spec: { name: req.NetworkID.slice(0, 12), options: driverOptions(this.driver.name, req.NetworkID, generic, options[INTERNAL] === true), dataDir: this.dataDir },
-      pool: [...poolOf(req.IPv4Data), ...poolOf(req.IPv6Data)],
-    };
+    const keys = driverOptions(this.driver.name, req.NetworkID, generic, options[INTERNAL] === true);
+    let net: DoorNetwork;
+    if (this.isOverlay) {
+      const o = overlayNetwork(req.NetworkID, keys, req.IPv4Data ?? [], req.IPv6Data ?? [], this.dataDir);
+      net = { spec: { name: o.name, options: o.options, dataDir: this.dataDir }, pool: o.pool };
+    } else {
+      net = { spec: { name: req.NetworkID.slice(0, 12), options: keys, dataDir: this.dataDir }, pool: [...poolOf(req.IPv4Data), ...poolOf(req.IPv6Data)] };
+    }
     this.controller(net, noAttachment()).createNetwork();
     writeJsonAtomic(this.networkFile(req.NetworkID), net);
     return {};
@@ -158,17 +163,30 @@ export class NetworkDoor {
     return {};
   }
 
+  private get isOverlay(): boolean {
+    return this.driver.name === 'overlay';
+  }
+
   private createEndpoint(req: CreateEndpointRequest): CreateEndpointResponse {
-    this.network(req.NetworkID);
+    const net = this.network(req.NetworkID);
     const given = req.Interface ?? {};
     const addresses = [given.Address, given.AddressIPv6].filter((a): a is string => !!a);
+    // Docker's null IPAM gave nothing: the overlay's address comes from the node's subnet, and goes back to Docker.
+    const reserved = this.isOverlay && addresses.length === 0 ? reserveAddress(net.spec.name, net.pool, this.dataDir, req.EndpointID) : undefined;
+    if (reserved) addresses.push(reserved);
     if (this.driver.usesIpam && addresses.length === 0) throw invalidConfig(`endpoint ${req.EndpointID} comes with no address`, 'give the network an IPAM driver with a pool');
     // Like libnetwork's bridge and macvlan drivers: a MAC chosen here when Docker names none.
-    const chooses = !given.MacAddress && (this.driver.name === 'bridge' || this.driver.name === 'macvlan');
+    const chooses = !given.MacAddress && ['bridge', 'macvlan', 'overlay'].includes(this.driver.name);
     const mac = given.MacAddress || (chooses ? randomMac(randomBytes(6)) : undefined);
     const ep: DoorEndpoint = { networkId: req.NetworkID, addresses, srcName: `cnmsrc${shortHash(req.EndpointID).slice(0, 9)}`, ...(mac ? { mac } : {}) };
-    writeJsonAtomic(this.endpointFile(req.EndpointID), ep);
-    return chooses ? { Interface: { MacAddress: mac! } } : {};
+    try {
+      writeJsonAtomic(this.endpointFile(req.EndpointID), ep);
+    } catch (err) {
+      if (reserved) releaseAddress(net.spec.name, net.pool, this.dataDir, req.EndpointID);
+      throw err;
+    }
+    if (!chooses && !reserved) return {};
+    return { Interface: { ...(chooses ? { MacAddress: mac! } : {}), ...(reserved ? { Address: reserved } : {}) } };
   }
 
   private join(req: JoinRequest): JoinResponse {
@@ -197,6 +215,7 @@ export class NetworkDoor {
     const ep = readJson<DoorEndpoint>(this.endpointFile(req.EndpointID));
     const net = readJson<DoorNetwork>(this.networkFile(req.NetworkID));
     if (net) this.controller(net, { ...noAttachment(), containerId: req.EndpointID, ifname: 'eth0' }).del();
+    if (net && this.isOverlay) releaseAddress(net.spec.name, net.pool, this.dataDir, req.EndpointID);
     // Docker moved the link back out under SrcName; a child link (macvlan, ipvlan) is still there.
     if (ep && linkExists(ep.srcName)) {
       try {

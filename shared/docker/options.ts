@@ -28,5 +28,7 @@ export function driverOptions(driver: string, networkId: string, generic: Record
     // The default route is Docker's to set (Join's Gateway), not the driver's.
     return { bridge: `br-${networkId.slice(0, 12)}`, ipMasq: !internal, ...o, isGateway: true, isDefaultGateway: false };
   }
+  // `-o etcdEndpoints=URL,URL`: a list in the config.
+  if (driver === 'overlay' && typeof o.etcdEndpoints === 'string') o.etcdEndpoints = o.etcdEndpoints.split(',').filter((u) => u !== '');
   return o;
 }

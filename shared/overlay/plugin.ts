@@ -54,14 +54,22 @@ function requestNetwork(dataDir: string, c: OverlayConf): LocalNetwork {
   }
 }
 
+/**
+ * The network as this node holds it, asking the agent first when it holds none yet; refused when the cluster
+ * has the network with other settings. Both front doors (cnm-overlay's ADD, `cnm plugin serve`) come here.
+ */
+export function leasedNetwork(dataDir: string, c: OverlayConf): LocalNetwork {
+  const local = readLocalNetwork(dataDir, c.spec.name) ?? requestNetwork(dataDir, c);
+  const diff = specDifferences(local.spec, c.spec);
+  if (diff.length) throw invalidConfig(`network ${c.spec.name} exists in the cluster with other settings: this config has ${diff.join(', ')}`, 'a network keeps the settings it was created with; change the config or use another name');
+  return local;
+}
+
 /** The subnet this node serves the network from: the leased one, or the one the store recorded, for DEL and GC. */
 function subnetFor(inv: Invocation, dataDir: string, c: OverlayConf, mode: 'add' | 'other'): string {
-  const local = readLocalNetwork(dataDir, c.spec.name) ?? (mode === 'add' ? requestNetwork(dataDir, c) : undefined);
-  if (local) {
-    const diff = specDifferences(local.spec, c.spec);
-    if (diff.length && mode === 'add') throw invalidConfig(`network ${c.spec.name} exists in the cluster with other settings: this config has ${diff.join(', ')}`, 'a network keeps the settings it was created with; change the config or use another name');
-    return local.subnet;
-  }
+  if (mode === 'add') return leasedNetwork(dataDir, c).subnet;
+  const local = readLocalNetwork(dataDir, c.spec.name);
+  if (local) return local.subnet;
   const rec = readJson<NetworkRecord>(networkPath(dataDir, inv.conf.name));
   return rec?.subnets[0]?.subnet ?? c.spec.network;
 }
