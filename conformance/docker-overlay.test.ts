@@ -34,7 +34,7 @@ const PREFIX = `/cnmo-${process.pid}-d`;
 const PLUGIN = `cnmr${process.pid}o`;
 const IMAGE = 'cnmr/busybox:1';
 const NET = `cnmr${process.pid}ov`;
-const CIDR = '172.27.0.0/16';
+const CIDR = '172.27.0.0/17';
 const VNI = 27;
 let dir = '';
 let a: Node;
@@ -122,10 +122,37 @@ test('a Docker container on node A and a cnm-overlay pod on node B share one ove
   await waitFor('endpoints withdrawn from etcd', async () => (await etcdKeys(`${PREFIX}/endpoints/`)).length === 0, 20_000);
 });
 
+test('a pod and a container on the same node: distinct addresses from one allocator; docker network rm leaves the pods\' network in place', async () => {
+  const d = dockerd!;
+  const [net, cidr, vni] = [`${NET}2`, '172.27.128.0/17', VNI + 1];
+  const conf = { ...podConf(a), name: net, network: cidr, vni };
+  const pod = await createPod(a, 'q');
+  const add = await invokeOn(a, 'cnm-overlay', { command: 'ADD', containerId: `${net}pod`, netns: pod.path, ifname: 'eth0' }, conf);
+  assert.is(add.exitCode, 0, `pod ADD: ${add.stdout} ${add.stderr}`);
+  const pip = (add.json!.ips as Array<{ address: string }>)[0]!.address.split('/')[0]!;
+  await d.docker(['network', 'create', '-d', PLUGIN, '--ipam-driver', 'null', '-o', `etcdEndpoints=${ETCD_URL}`, '-o', `etcdPrefix=${PREFIX}`, '-o', `network=${cidr}`, '-o', `vni=${vni}`, '-o', `name=${net}`, net]);
+  await d.docker(['run', '-d', '--network', net, '--name', `${net}c`, IMAGE, '/bin/sleep', '300']);
+  const cip = (await d.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', `${net}c`])).stdout.trim();
+  assert.is.not(cip, pip, 'the container did not get the pod\'s address');
+  const ping = await d.docker(['exec', `${net}c`, 'ping', '-c', '1', '-W', '5', pip], { reject: false });
+  assert.is(ping.exitCode, 0, `container -> pod on the same node: ${ping.stdout} ${ping.stderr}`);
+  await d.docker(['rm', '-f', `${net}c`]);
+  await d.docker(['network', 'rm', net]);
+  assert.ok((await links(a)).includes(`cnmob${vni}`), 'the pod\'s bridge stays');
+  assert.is((await runIn(pod, 'busybox', ['ping', '-c', '1', '-W', '2', pip.replace(/\.\d+$/, '.1')])).exitCode, 0, 'the pod still reaches its gateway');
+  const del = await invokeOn(a, 'cnm-overlay', { command: 'DEL', containerId: `${net}pod`, netns: pod.path, ifname: 'eth0' }, conf);
+  assert.is(del.exitCode, 0, `pod DEL: ${del.stdout} ${del.stderr}`);
+  await deletePod(pod);
+  const rm = await runIn(a.ns, bin('cnm'), ['network', 'rm', net, '--data-dir', a.dataDir]);
+  assert.is(rm.exitCode, 0, rm.stderr);
+  assert.equal((await links(a)).filter((l) => l !== `cnmox${vni}`), [], 'cnm network rm took the bridge');
+  assert.equal(storeOf(a), [], 'and nothing is left in node A\'s store');
+});
+
 test('after the suite: the cluster network removed, agents stopped, nothing left', async () => {
   for (const n of [a, b]) await stopAgent(n);
   for (const n of [a, b]) await runIn(a.ns, bin('cnm'), ['node', 'rm', n.name, '--etcd-endpoints', ETCD_URL, '--etcd-prefix', PREFIX]);
-  const rm = await runIn(b.ns, bin('cnm'), ['network', 'rm', NET, '--etcd-endpoints', ETCD_URL, '--etcd-prefix', PREFIX, '--data-dir', b.dataDir]);
+  const rm = await runIn(b.ns, bin('cnm'), ['network', 'rm', NET, `${NET}2`, '--etcd-endpoints', ETCD_URL, '--etcd-prefix', PREFIX, '--data-dir', b.dataDir]);
   assert.is(rm.exitCode, 0, rm.stderr);
   assert.equal((await etcdKeys(`${PREFIX}/`)).map((k) => k.key), [], 'nothing under the prefix');
   await stopAllPluginServers();

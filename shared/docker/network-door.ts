@@ -9,6 +9,7 @@ import type { Result } from '../cni/result.ts';
 import { NetworkController } from '../cnm/controller.ts';
 import type { Driver } from '../cnm/driver.ts';
 import type { Ipam, Pool } from '../cnm/ipam.ts';
+import { listEndpoints } from '../cnm/inventory.ts';
 import { randomBytes, shortHash } from '../cnm/names.ts';
 import { randomMac } from '../cnm/pod-plan.ts';
 import { removeNetwork } from '../cnm/removal.ts';
@@ -158,7 +159,10 @@ export class NetworkDoor {
 
   private deleteNetwork(req: NetworkRequest): Json {
     const net = readJson<DoorNetwork>(this.networkFile(req.NetworkID));
-    if (net) removeNetwork(this.dataDir, net.spec.name, () => this.driver, this.log);
+    // An overlay network the node's pods still use stays on the node; Docker only lets go of it.
+    const shared = net && this.isOverlay && listEndpoints(this.dataDir, net.spec.name).length > 0;
+    if (shared) this.log.info(`network ${net.spec.name} stays on this node: pods still use it`);
+    else if (net) removeNetwork(this.dataDir, net.spec.name, () => this.driver, this.log);
     removeFile(this.networkFile(req.NetworkID));
     return {};
   }
