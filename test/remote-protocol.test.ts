@@ -51,6 +51,11 @@ test('docker -o options: Docker\'s names onto the bridge keys, text typed, gatew
   assert.equal(o, { bridge: 'br0', ipMasq: true, mtu: 1400, icc: false, isGateway: true, isDefaultGateway: false });
   assert.equal(driverOptions('bridge', '0123456789abcdef', {}, true), { bridge: 'br-0123456789ab', ipMasq: false, internal: true, isGateway: true, isDefaultGateway: false });
   assert.equal(driverOptions('macvlan', 'x', { parent: 'eth0', mode: 'bridge' }, false), { parent: 'eth0', mode: 'bridge' });
+  assert.equal(
+    driverOptions('overlay', 'x', { etcdEndpoints: 'http://10.0.0.1:2379,http://10.0.0.2:2379', network: '10.240.0.0/16', vni: '7', name: 'pods' }, false),
+    { etcdEndpoints: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'], network: '10.240.0.0/16', vni: 7, name: 'pods' },
+    'overlay: etcdEndpoints comma-separated into the list the config takes',
+  );
 });
 
 test.run();
