@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { filesUnder } from './harness/datadir.ts';
-import { importBusybox, startDockerd, type Dockerd } from './harness/dockerd.ts';
+import { clearDockerd, importBusybox, startDockerd, type Dockerd } from './harness/dockerd.ts';
 import { cleanupNetns, createNetns, type TestNetns } from './harness/netns.ts';
 import { startPluginServer, stopAllPluginServers, type PluginServer } from './harness/plugin-server.ts';
 
@@ -29,11 +29,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  if (dockerd) {
-    const all = await dockerd.docker(['ps', '-aq'], { reject: false });
-    if (all.stdout.trim()) await dockerd.docker(['rm', '-f', ...all.stdout.trim().split('\n')], { reject: false });
-    await dockerd.docker(['network', 'prune', '-f'], { reject: false });
-  }
+  if (dockerd) await clearDockerd(dockerd);
   await stopAllPluginServers();
   await dockerd?.stop();
   await cleanupNetns();

@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError } from '../shared/cni/errors.ts';
 import { driverOptions } from '../shared/docker/options.ts';
+import { overlayNetwork } from '../shared/docker/overlay-door.ts';
 import { discoverPlugin, parsePluginUrl } from '../shared/remote/discovery.ts';
 import { parseResponse } from '../shared/remote/transport.ts';
 
@@ -56,6 +57,12 @@ test('docker -o options: Docker\'s names onto the bridge keys, text typed, gatew
     { etcdEndpoints: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'], network: '10.240.0.0/16', vni: 7, name: 'pods' },
     'overlay: etcdEndpoints comma-separated into the list the config takes',
   );
+});
+
+test('docker -o name= for the overlay: a network name or refused, before the agent is asked', () => {
+  const keys = { etcdEndpoints: ['http://10.0.0.1:2379'], network: '10.240.0.0/16' };
+  assert.throws(() => overlayNetwork('0123456789abcdef', { ...keys, name: '../x' }, [], [], '/nonexistent'), (e: CniError) => /-o name=\.\.\/x is not a network name/.test(e.msg));
+  assert.throws(() => overlayNetwork('0123456789abcdef', keys, [], [{ AddressSpace: 'null', Pool: 'fd00::/64' }], '/nonexistent'), (e: CniError) => /IPv4 only/.test(e.msg));
 });
 
 test.run();

@@ -59,6 +59,13 @@ export async function startDockerd(dir: string, ns: TestNetns): Promise<Dockerd>
   };
 }
 
+/** Removes every container and network the daemon has (a suite's teardown, also after a failure). */
+export async function clearDockerd(d: Dockerd): Promise<void> {
+  const all = await d.docker(['ps', '-aq'], { reject: false });
+  if (all.stdout.trim()) await d.docker(['rm', '-f', ...all.stdout.trim().split('\n')], { reject: false });
+  await d.docker(['network', 'prune', '-f'], { reject: false });
+}
+
 /** A busybox image from Debian's busybox-static, by `docker import` of a rootfs tarball. */
 export async function importBusybox(d: Dockerd, dir: string, tag: string): Promise<void> {
   const root = buildBusyboxRootfs(dir);

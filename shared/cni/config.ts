@@ -35,7 +35,7 @@ export interface NetConf {
 }
 
 /** Network names libcni accepts. */
-const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+export const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function decodeJson(text: string): Json {
   let v: unknown;
