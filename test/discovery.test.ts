@@ -95,6 +95,18 @@ test('a pod sees the names of its own networks only; the node at a gateway sees 
   assert.is(r.rcode, 'NXDOMAIN', 'a name of network a is not seen from b');
 });
 
+test('remote endpoints (other nodes of an overlay network) answer by name and PTR, share aliases, bind no gateway and scope no source', () => {
+  const remote = new Map([['a', [{ node: 'n2', ips: ['10.1.1.2/24'], names: ['far'], aliases: ['web'] }]]]);
+  const zone = buildZone([{ ...store, remote }], '/run/x');
+  const a = zone.networks.find((n) => n.name === 'a')!;
+  assert.equal(a.names.get('far'), { v4: ['10.1.1.2'], v6: [] });
+  assert.equal(a.names.get('web')!.v4.sort(), ['10.1.0.2', '10.1.0.3', '10.1.1.2']);
+  assert.is(a.ptr.get('10.1.1.2'), 'far.cnm.internal');
+  assert.equal(a.gateways.sort(), ['10.1.0.1'], "the remote node's gateway is not this node's to bind");
+  assert.equal(scopeOf(zone, '10.1.0.1', '10.1.1.2').map((n) => n.name), ['a'], 'a remote address is no pod of this node');
+  assert.is(zone.networks.find((n) => n.name === 'b')!.names.get('far'), undefined, 'network b does not see them');
+});
+
 test('A answers with every address of an alias, shuffled, the TTL set; AAAA of a v4-only name is empty; unknown names in the domain are NXDOMAIN; others are forwarded', () => {
   const scope = scopeOf(buildZone([store], '/run/x'), '10.1.0.1', '10.1.0.3');
   const orders = new Set<string>();

@@ -104,6 +104,17 @@ test('the agent model follows puts and deletes; members are every leased underla
   assert.not.ok(m.apply([{ type: 'put', kv: kv('/p/claims/pods/10.240.2.0_24', 'b') }]), 'claims do not touch the data plane');
 });
 
+test('the agent model keeps endpoints for their names only: other nodes\' named endpoints, in key order; no data-plane change', () => {
+  const m = new ClusterModel('/p');
+  const kv = (key: string, value: unknown) => ({ key, value: JSON.stringify(value), createRevision: 1, modRevision: 1, lease: '1' });
+  const e = (node: string, id: string, names?: string[]) => kv(`/p/endpoints/pods/${node}/${id}:eth0`, { node, containerId: id, ifname: 'eth0', ips: ['10.240.1.2/24'], ...(names ? { names } : {}) });
+  m.load([kv('/p/networks/pods', spec), e('b', 'c2', ['bravo']), e('a', 'c1', ['alpha'])]);
+  assert.not.ok(m.apply([{ type: 'put', kv: e('c', 'c3', ['charlie']) }, { type: 'put', kv: e('c', 'c4') }]), 'endpoints do not touch the data plane');
+  assert.equal(m.namedRemotes('pods', 'a').map((r) => r.names), [['bravo'], ['charlie']], "own and unnamed endpoints left out");
+  m.apply([{ type: 'delete', kv: { ...e('b', 'c2'), value: '' } }]);
+  assert.equal(m.namedRemotes('pods', 'a'), [{ node: 'c', ips: ['10.240.1.2/24'], names: ['charlie'], aliases: [] }]);
+});
+
 test('tx checksum offload goes off on kernels before 5.7 only', () => {
   assert.ok(kernelNeedsOffloadOff('5.4.0-150-generic'));
   assert.not.ok(kernelNeedsOffloadOff('5.7.1'));

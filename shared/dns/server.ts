@@ -13,6 +13,7 @@ import { answer, errorReply, RCODE } from './answer.ts';
 import { forward, systemUpstreams } from './forward.ts';
 import { buildZone, scopeOf, type StoreRecords, type Zone } from './zone.ts';
 import { discoveryDir } from '../discovery/vip-state.ts';
+import { remoteEndpoints } from '../discovery/remote.ts';
 
 const POLL_MS = 2000;
 const IDLE_GRACE_MS = 1000;
@@ -75,7 +76,7 @@ export class DnsServer {
   }
 
   private readStores(): StoreRecords[] {
-    return registeredStores(this.runDir).map((dataDir) => ({ dataDir, networks: listNetworks(dataDir), endpoints: listEndpoints(dataDir) }));
+    return registeredStores(this.runDir).map((dataDir) => ({ dataDir, networks: listNetworks(dataDir), endpoints: listEndpoints(dataDir), remote: remoteEndpoints(dataDir) }));
   }
 
   reload(): void {

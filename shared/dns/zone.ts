@@ -1,6 +1,7 @@
 // The names the DNS server answers, built from store records: pure, so unit-tested without a server.
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { discoveryOf, type Discovery, type Upstream } from '../discovery/options.ts';
+import type { RemoteEndpoint } from '../discovery/remote.ts';
 import { vipsOf } from '../discovery/vip-state.ts';
 
 export interface Addresses {
@@ -35,6 +36,8 @@ export interface StoreRecords {
   dataDir: string;
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
+  /** Network name to its endpoints on other nodes (overlay networks): their names answer, they ask elsewhere. */
+  remote?: Map<string, RemoteEndpoint[]>;
 }
 
 const addr = (ip: string) => ip.split('/')[0]!;
@@ -49,7 +52,9 @@ function put(names: Map<string, Addresses>, name: string, ips: string[]): void {
   }
 }
 
-function zoneNetwork(dataDir: string, net: NetworkRecord, d: Discovery, endpoints: EndpointRecord[]): ZoneNetwork {
+type Named = Pick<EndpointRecord, 'names' | 'aliases'> & { ips: Array<{ address: string; gateway?: string }> };
+
+function zoneNetwork(dataDir: string, net: NetworkRecord, d: Discovery, endpoints: Named[]): ZoneNetwork {
   const zn: ZoneNetwork = { key: `${dataDir}|${net.name}`, name: net.name, domain: d.domain, ttl: d.ttl, upstreams: d.upstreams, gateways: [], names: new Map(), ptr: new Map() };
   const gateways = new Set(net.subnets.map((s) => s.gateway).filter((g): g is string => !!g));
   const vips = d.vip ? vipsOf(dataDir, net.name) : {};
@@ -76,7 +81,9 @@ export function buildZone(stores: StoreRecords[], runDir: string): Zone {
       const d = discoveryOf(net.options);
       if (!d || d.runDir !== runDir) continue;
       const endpoints = store.endpoints.filter((e) => e.network === net.name && e.state === 'ready');
-      const zn = zoneNetwork(store.dataDir, net, d, endpoints);
+      // A remote endpoint's gateway is its own node's: only the addresses count here.
+      const remote = (store.remote?.get(net.name) ?? []).map((r): Named => ({ names: r.names, aliases: r.aliases, ips: r.ips.map((address) => ({ address })) }));
+      const zn = zoneNetwork(store.dataDir, net, d, [...endpoints, ...remote]);
       zone.networks.push(zn);
       for (const gw of zn.gateways) zone.byGateway.set(gw, [...(zone.byGateway.get(gw) ?? []), zn]);
       for (const ep of endpoints) {

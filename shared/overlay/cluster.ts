@@ -40,6 +40,9 @@ export interface EndpointSummary {
   ifname: string;
   ips: string[];
   mac?: string;
+  /** Service discovery: what the endpoint answers to on networks that have it (absent: no names). */
+  names?: string[];
+  aliases?: string[];
 }
 
 const clean = (p: string) => p.replace(/\/+$/, '');

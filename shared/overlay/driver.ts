@@ -8,6 +8,7 @@ import { ipBatch } from '../kernel/iproute.ts';
 import { isBridge, linkExists } from '../kernel/links.ts';
 import { nftApply, nftTry } from '../kernel/nft.ts';
 import { bridgeDriver } from '../bridge/driver.ts';
+import type { BridgeOptions } from '../bridge/options.ts';
 import { deleteNetworkRuleset } from '../bridge/plan.ts';
 import { bridgeNetworkDrift, createBridgeBatch, ensureBridgeNetwork, type BridgeKind } from '../bridge/network.ts';
 import { readLocalNetwork } from './local.ts';
@@ -42,8 +43,10 @@ export const overlayDriver: Driver = {
   validate(ctx) {
     const conf = parseOverlayConf(ctx.network.name, ctx.network.options);
     const local = localOrFail(ctx.dataDir, ctx.network.name);
-    bridgeDriver.validate(ctx);
-    return overlayOptions(conf, conf.mtu ?? local.mtu) as unknown as Json;
+    // The bridge driver's validation parses serviceDiscovery too: overlay pods get names the same way.
+    const { serviceDiscovery } = bridgeDriver.validate(ctx) as unknown as BridgeOptions;
+    if (serviceDiscovery?.vip) throw new CniError(ErrorCode.InvalidConfig, `"vip": true is not served on cnm-overlay networks (network ${ctx.network.name}): a VIP would spread only over this node's pods`, 'drop "vip"; the alias name still answers with the addresses of its pods on every node');
+    return { ...overlayOptions(conf, conf.mtu ?? local.mtu), ...(serviceDiscovery ? { serviceDiscovery } : {}) } as unknown as Json;
   },
 
   createNetwork(ctx, net) {

@@ -14,6 +14,7 @@ import { paths, vxlanName, type AgentState, type LocalNetwork, type Persisted } 
 import { nodeRuleset, nodeTable, peerEntry } from '../plan.ts';
 import type { EtcdConf } from '../options.ts';
 import { ClusterModel } from './model.ts';
+import { remoteEndpoints, remotePath } from '../../discovery/remote.ts';
 import { applyNft, deleteLink, ensureVxlan, forwardingOn, kernelNeedsOffloadOff, linkMtu, linkOfAddress, syncPeers, underlayTowards } from './kernel.ts';
 
 export interface AgentOptions {
@@ -46,6 +47,8 @@ export class Agent {
   private readonly mine = new Map<string, string>();
   /** Endpoint keys this node has published: key → value. */
   private readonly published = new Map<string, string>();
+  /** Remote names this run has mirrored into the store: network → what the file holds. */
+  private readonly mirrored = new Map<string, string>();
   private persisted: Persisted;
   private chain: Promise<unknown> = Promise.resolve();
   private reconcileQueued = false;
@@ -57,6 +60,7 @@ export class Agent {
     this.prefix = o.etcd.prefix;
     this.model = new ClusterModel(this.prefix);
     this.persisted = readJson<Persisted>(paths.persisted(o.dataDir)) ?? { macs: {}, subnets: {} };
+    for (const [net, remote] of remoteEndpoints(o.dataDir)) this.mirrored.set(net, JSON.stringify(remote));
   }
 
   private log(msg: string): void {
@@ -172,6 +176,7 @@ export class Agent {
             this.background('watch events', () => {
               this.revision = Math.max(this.revision, revision);
               if (this.model.apply(events)) this.scheduleReconcile();
+              this.mirrorNames();
             });
           },
           onCompacted: (rev) => {
@@ -337,6 +342,27 @@ export class Agent {
       this.log(`network ${net}: gone from the cluster, device removed`);
     }
     applyNft(nodeRuleset(nodeTable(this.o.dataDir), this.model.members(), [...this.model.networks.values()]));
+    this.mirrorNames();
+  }
+
+  /**
+   * Writes the names of other nodes' endpoints of each network this node holds into the local store, where the
+   * node's DNS server reads them; a network without any loses its file. Only changes are written, and nothing
+   * while etcd is away: the names last known keep answering.
+   */
+  private mirrorNames(): void {
+    for (const net of new Set([...this.mine.keys(), ...this.mirrored.keys()])) {
+      const remote = this.mine.has(net) ? this.model.namedRemotes(net, this.o.node) : [];
+      const text = JSON.stringify(remote);
+      if ((this.mirrored.get(net) ?? '[]') === text) continue;
+      if (remote.length) {
+        writeJsonAtomic(remotePath(this.o.dataDir, net), remote);
+        this.mirrored.set(net, text);
+      } else {
+        removeFile(remotePath(this.o.dataDir, net));
+        this.mirrored.delete(net);
+      }
+    }
   }
 
   private reconcileNetwork(spec: NetworkSpec, offload: boolean): void {
@@ -399,7 +425,15 @@ export class Agent {
       for (const name of listDir(endpointDir(this.o.dataDir, net))) {
         const ep = readJson<EndpointRecord>(`${endpointDir(this.o.dataDir, net)}/${name}`);
         if (!ep || ep.state !== 'ready') continue;
-        const summary: EndpointSummary = { node: this.o.node, containerId: ep.containerId, ifname: ep.ifname, ips: ep.ips.map((i) => i.address), ...(ep.mac ? { mac: ep.mac } : {}) };
+        const summary: EndpointSummary = {
+          node: this.o.node,
+          containerId: ep.containerId,
+          ifname: ep.ifname,
+          ips: ep.ips.map((i) => i.address),
+          ...(ep.mac ? { mac: ep.mac } : {}),
+          ...(ep.names?.length ? { names: ep.names } : {}),
+          ...(ep.aliases?.length ? { aliases: ep.aliases } : {}),
+        };
         want.set(keys.endpoint(this.prefix, net, this.o.node, `${ep.containerId}:${ep.ifname}`), JSON.stringify(summary));
       }
     }
