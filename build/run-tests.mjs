@@ -29,7 +29,7 @@ function testFiles(dir) {
  * Suites run once per format: the foundation, and the bridge, lifecycle and overlay suites, whose kernel work takes
  * rtnetlink under Bun and iproute2 under SEA; remote; discovery, whose DNS server runs on either runtime's sockets.
  */
-const BOTH_FORMATS = new Set(['conformance/remote.test.ts', 'conformance/foundation.test.ts', 'conformance/bridge.test.ts', 'conformance/lifecycle.test.ts', 'conformance/discovery.test.ts', 'conformance/overlay.test.ts']);
+const BOTH_FORMATS = new Set(['conformance/remote.test.ts', 'conformance/foundation.test.ts', 'conformance/bridge.test.ts', 'conformance/lifecycle.test.ts', 'conformance/discovery.test.ts', 'conformance/overlay.test.ts', 'conformance/overlay-discovery.test.ts']);
 
 const files = [...testFiles('test'), ...testFiles('conformance')].filter(
   (f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)),

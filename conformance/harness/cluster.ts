@@ -190,11 +190,12 @@ export async function deletePod(pod: TestNetns): Promise<void> {
 }
 
 /** Runs a plugin inside a node as a runtime there would: clean env, config on stdin. */
-export async function invokeOn(node: Node, plugin: string, env: { command: string; containerId?: string; netns?: string; ifname?: string }, conf: object, opts: { timeoutMs?: number } = {}): Promise<Invocation> {
+export async function invokeOn(node: Node, plugin: string, env: { command: string; containerId?: string; netns?: string; ifname?: string; args?: string }, conf: object, opts: { timeoutMs?: number } = {}): Promise<Invocation> {
   const vars: Record<string, string> = { PATH: RUNTIME_PATH, CNI_COMMAND: env.command, CNI_PATH: bin(plugin).replace(/\/[^/]+$/, '') };
   if (env.containerId !== undefined) vars.CNI_CONTAINERID = env.containerId;
   if (env.netns !== undefined) vars.CNI_NETNS = env.netns;
   if (env.ifname !== undefined) vars.CNI_IFNAME = env.ifname;
+  if (env.args !== undefined) vars.CNI_ARGS = env.args;
   const r = await execa(IP, ['netns', 'exec', node.ns.name, bin(plugin)], { input: JSON.stringify(conf), env: vars, extendEnv: false, reject: false, timeout: opts.timeoutMs ?? 30_000 });
   let json: Record<string, unknown> | undefined;
   try {
