@@ -1,5 +1,6 @@
 // A blocking stream socket through Bun's FFI (libc's socket/connect/send/recv), bounded by SO_SNDTIMEO and
 // SO_RCVTIMEO: connect, send the request, read until the server closes or the answer is whole.
+import { bunFfi } from '../kernel/bun-ffi.ts';
 import type { PluginAddress } from './discovery.ts';
 import { parseResponse, TransportError, type HttpReply } from './transport.ts';
 
@@ -38,7 +39,7 @@ function load(): { libc: Libc; ffi: BunFfi } | null {
   lib = null;
   if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return lib;
   try {
-    const ffi = require('bun:ffi') as BunFfi;
+    const ffi = bunFfi<BunFfi>();
     const i32 = 'i32';
     const { symbols } = ffi.dlopen('libc.so.6', {
       socket: { args: [i32, i32, i32], returns: i32 },

@@ -1,6 +1,7 @@
 // rtnetlink sockets through Bun's FFI (libc's socket/send/recv/setns): a message batch costs ~1 ms in-process
 // where an `ip` process costs ~3. Only under Bun; elsewhere (the SEA build) available() is false and callers
 // use iproute2.
+import { bunFfi } from '../bun-ffi.ts';
 import { CniError, ErrorCode } from '../../cni/errors.ts';
 import type { NetlinkBatch } from './message.ts';
 
@@ -35,9 +36,7 @@ function load(): { libc: Libc; ptr: BunFfi['ptr'] } | null {
   ffi = null;
   if (process.env.CNM_NETLINK === '0' || typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return ffi;
   try {
-    // Bun.FFI is the native object bun:ffi wraps; evaluating that wrapper module costs ~0.4 ms of a plugin's
-    // start, and the raw symbols take the pointers and numbers passed here as they are.
-    const bun = (globalThis as { Bun?: { FFI?: BunFfi } }).Bun?.FFI ?? (require('bun:ffi') as BunFfi);
+    const bun = bunFfi<BunFfi>();
     const i32 = 'i32';
     const { symbols } = bun.dlopen('libc.so.6', {
       socket: { args: [i32, i32, i32], returns: i32 },
