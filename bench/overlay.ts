@@ -30,7 +30,8 @@ export interface BenchRow {
 }
 
 const PREFIX = `/cnmo-${process.pid}-bench`;
-const progress = (msg: string) => process.stderr.write(`\r\x1b[K[bench overlay] ${msg}`);
+/** The bench's own progress line (a terminal's status line, or plain lines into a file or pipe). */
+let progress: (msg: string) => void = () => {};
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 function overlayConf(name: string, vni: number, network: string, subnetLen = 24) {
@@ -191,7 +192,8 @@ async function throughput(n1: Node, n2: Node, rows: BenchRow[]): Promise<void> {
   }
 }
 
-export async function overlayBench(opts: { pods: number; joins: number; simulated: number }): Promise<BenchRow[]> {
+export async function overlayBench(opts: { pods: number; joins: number; simulated: number; progress: (msg: string) => void }): Promise<BenchRow[]> {
+  progress = (msg) => opts.progress(`overlay: ${msg}`);
   const rows: BenchRow[] = [];
   try {
     await createUnderlay();
@@ -207,7 +209,7 @@ export async function overlayBench(opts: { pods: number; joins: number; simulate
     await throughput(n1, n2, rows);
     await catchUp(joiner, opts.simulated, rows);
   } finally {
-    progress('cleaning up the cluster\n');
+    progress('cleaning up the cluster');
     await destroyCluster();
   }
   return rows;

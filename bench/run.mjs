@@ -288,7 +288,7 @@ async function overlay() {
   });
   process.env.CNM_ROOT = root;
   const { overlayBench } = await import(out);
-  return overlayBench({ pods: Number(process.env.BENCH_OVERLAY_PODS ?? 30), joins: 20, simulated: 1000 });
+  return overlayBench({ pods: Number(process.env.BENCH_OVERLAY_PODS ?? 30), joins: 20, simulated: 1000, progress });
 }
 
 let overlayRows = [];
