@@ -25,9 +25,9 @@ import {
   type Node,
 } from './harness/cluster.ts';
 import { filesUnder } from './harness/datadir.ts';
-import { clearDockerd, importBusybox, startDockerd, type Dockerd } from './harness/dockerd.ts';
+import { startDockerdWithPlugin, stopDockerdWithPlugin, type Dockerd } from './harness/dockerd.ts';
+import { stopAllPluginServers } from './harness/plugin-server.ts';
 import type { TestNetns } from './harness/netns.ts';
-import { startPluginServer, stopAllPluginServers } from './harness/plugin-server.ts';
 
 const PREFIX = `/cnmo-${process.pid}-d`;
 const PLUGIN = `cnmr${process.pid}o`;
@@ -51,15 +51,11 @@ test.before(async () => {
     await startAgent(n, PREFIX);
     await waitFor(`${n.name}'s agent`, () => existsSync(`${n.dataDir}/overlay/agent.json`), 20_000);
   }
-  dockerd = await startDockerd(dir, a.ns);
-  await importBusybox(dockerd, dir, IMAGE);
-  await startPluginServer({ dataDir: a.dataDir, name: PLUGIN, driver: 'overlay', wrap: dockerd.wrap(), socketSeenAt: `/proc/${dockerd.pid}/root/run/docker/plugins/${PLUGIN}.sock` });
+  ({ dockerd } = await startDockerdWithPlugin(dir, a.ns, { image: IMAGE, plugin: PLUGIN, dataDir: a.dataDir, driver: 'overlay' }));
 });
 
 test.after(async () => {
-  if (dockerd) await clearDockerd(dockerd);
-  await stopAllPluginServers();
-  await dockerd?.stop();
+  await stopDockerdWithPlugin(dockerd);
   await destroyCluster();
   rmSync(dir, { recursive: true, force: true });
 });

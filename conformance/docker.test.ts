@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { filesUnder } from './harness/datadir.ts';
-import { clearDockerd, importBusybox, startDockerd, type Dockerd } from './harness/dockerd.ts';
+import { servePluginTo, startDockerdWithPlugin, stopDockerdWithPlugin, type Dockerd } from './harness/dockerd.ts';
 import { cleanupNetns, createNetns, type TestNetns } from './harness/netns.ts';
-import { startPluginServer, stopAllPluginServers, type PluginServer } from './harness/plugin-server.ts';
+import type { PluginServer } from './harness/plugin-server.ts';
 
 const PREFIX = `cnmr${process.pid}`;
 const PLUGIN = `${PREFIX}p`;
@@ -23,15 +23,11 @@ test.before(async () => {
   dir = mkdtempSync(`/tmp/cnmr-${process.pid}-docker-`);
   ns = await createNetns('docker');
   await execa('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);
-  dockerd = await startDockerd(dir, ns);
-  await importBusybox(dockerd, dir, IMAGE);
-  plugin = await startPluginServer({ dataDir: `${dir}/plugin`, name: PLUGIN, wrap: dockerd.wrap(), socketSeenAt: `/proc/${dockerd.pid}/root/run/docker/plugins/${PLUGIN}.sock` });
+  ({ dockerd, plugin } = await startDockerdWithPlugin(dir, ns, { image: IMAGE, plugin: PLUGIN, dataDir: `${dir}/plugin` }));
 });
 
 test.after(async () => {
-  if (dockerd) await clearDockerd(dockerd);
-  await stopAllPluginServers();
-  await dockerd?.stop();
+  await stopDockerdWithPlugin(dockerd);
   await cleanupNetns();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -92,7 +88,7 @@ test('--driver macvlan: the served macvlan driver gives two containers children 
   await execa('ip', ['-n', ns.name, 'link', 'add', parent, 'type', 'veth', 'peer', 'name', wire]);
   for (const l of [parent, wire]) await execa('ip', ['-n', ns.name, 'link', 'set', l, 'up']);
   const name = `${PREFIX}mv`;
-  await startPluginServer({ dataDir: `${dir}/plugin-macvlan`, name, driver: 'macvlan', wrap: d.wrap(), socketSeenAt: `/proc/${d.pid}/root/run/docker/plugins/${name}.sock` });
+  await servePluginTo(d, { name, dataDir: `${dir}/plugin-macvlan`, driver: 'macvlan' });
   await d.docker(['network', 'create', '-d', name, '--ipam-driver', name, '--subnet', '172.20.42.0/24', '-o', `parent=${parent}`, name]);
   await twoContainersPing(d, name);
   const kinds = JSON.parse((await execa('ip', ['-n', ns.name, '-d', '-j', 'link', 'show'])).stdout) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestNetns } from './netns.ts';
 import { buildBusyboxRootfs } from './images.ts';
+import { startPluginServer, stopAllPluginServers, type PluginServer } from './plugin-server.ts';
 
 /** Debian's binaries: another docker client may come first on PATH. */
 export const DOCKER = '/usr/bin/docker';
@@ -73,4 +74,30 @@ export async function importBusybox(d: Dockerd, dir: string, tag: string): Promi
   const tar = join(dir, 'busybox.tar');
   await execa('tar', ['-C', root, '-cf', tar, '.']);
   await d.docker(['import', tar, tag]);
+}
+
+/**
+ * The set-up of a Docker-front-door suite: dockerd in `ns` with the busybox image `image`, and `cnm plugin serve`
+ * under the plugin name `plugin` inside the daemon's namespaces, where Docker's discovery finds its socket.
+ */
+export async function startDockerdWithPlugin(
+  dir: string,
+  ns: TestNetns,
+  o: { image: string; plugin: string; dataDir: string; driver?: string },
+): Promise<{ dockerd: Dockerd; plugin: PluginServer }> {
+  const dockerd = await startDockerd(dir, ns);
+  await importBusybox(dockerd, dir, o.image);
+  return { dockerd, plugin: await servePluginTo(dockerd, { name: o.plugin, dataDir: o.dataDir, driver: o.driver }) };
+}
+
+/** `cnm plugin serve` inside the daemon's namespaces, waited for where Docker's discovery finds its socket. */
+export function servePluginTo(d: Dockerd, o: { name: string; dataDir: string; driver?: string }): Promise<PluginServer> {
+  return startPluginServer({ ...o, wrap: d.wrap(), socketSeenAt: `/proc/${d.pid}/root/run/docker/plugins/${o.name}.sock` });
+}
+
+/** Its teardown, also after a failed set-up: containers and networks, the plugin servers, then the daemon. */
+export async function stopDockerdWithPlugin(dockerd: Dockerd | undefined): Promise<void> {
+  if (dockerd) await clearDockerd(dockerd);
+  await stopAllPluginServers();
+  await dockerd?.stop();
 }
