@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ifbName } from '../shared/bandwidth/plan.ts';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
-import { add, addKilled, bridgeNetwork, del, errorCode, leftovers, mustAdd, storePerTest } from './harness/bridge.ts';
+import { add, bridgeNetwork, del, errorCode, leftovers, mustAdd, storePerTest, killedAddRounds } from './harness/bridge.ts';
 import { ChainError, ConflistRunner, type Conflist } from './harness/conflist.ts';
 import { filesUnder } from './harness/datadir.ts';
 import { createNetns } from './harness/netns.ts';
@@ -138,18 +138,11 @@ test('invalid shaping is error 7 naming the key, and the ADD leaves nothing', as
 test('an ADD with shaping killed at random points, then DEL, leaves no ifb, veth or record', async () => {
   const net = bridgeNetwork(dataDir, { runtimeConfig: { bandwidth: SHAPING } });
   const pod = await createNetns('bwkill');
-  await mustAdd(net.conf, pod, 'warm-up');
-  assert.is((await del(net.conf, pod, 'warm-up')).exitCode, 0);
-  let killedMidway = 0;
   const rounds = 16;
-  for (let i = 0; i < rounds; i++) {
-    const id = `bwkill${i}`;
-    if (await addKilled(net.conf, pod, id, 5, 35)) killedMidway++;
-    const d = await del(net.conf, pod, id);
-    assert.is(d.exitCode, 0, `DEL after kill #${i}: ${d.stdout}`);
+  const killedMidway = await killedAddRounds(net.conf, pod, 'bwkill', { rounds, minMs: 5, maxMs: 35 }, (id, i) => {
     assert.not.ok(linkExists(ifbName(net.name, id, 'eth0')), `no ifb after kill #${i}`);
     assert.equal(filesUnder(`${dataDir}/endpoints`), [], `no endpoint record after kill #${i}`);
-  }
+  });
   assert.ok(killedMidway > 0, `some ADDs were killed before they finished (${killedMidway}/${rounds})`);
   await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
   assert.equal(await leftovers(dataDir), []);

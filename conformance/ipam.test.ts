@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR } from './harness/bins.ts';
-import { add, addKilled, bridgeNetwork, del, forceCleanup, leftovers, mustAdd, snapshotVeths } from './harness/bridge.ts';
+import { add, bridgeNetwork, del, forceCleanup, leftovers, mustAdd, snapshotVeths, killedAddRounds } from './harness/bridge.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { cleanupNetns, createNetns } from './harness/netns.ts';
 import { errorCode, invoke } from './harness/plugin.ts';
@@ -107,20 +107,13 @@ test('malformed IPAM configs are error 7 naming the field, and reserve nothing',
 test('an ADD killed with SIGKILL at random points, then DEL, leaves no reservation, endpoint record, veth or rule', async () => {
   const net = bridgeNetwork(dataDir, { capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 30500, containerPort: 80 }] } });
   const pod = await createNetns('kill');
-  await mustAdd(net.conf, pod, 'warm-up');
-  assert.is((await del(net.conf, pod, 'warm-up')).exitCode, 0);
   const rounds = 60;
-  let killedMidway = 0;
-  for (let i = 0; i < rounds; i++) {
-    const id = `kill${i}`;
-    if (await addKilled(net.conf, pod, id, 0, 25)) killedMidway++;
-    const d = await del(net.conf, pod, id);
-    assert.is(d.exitCode, 0, `DEL after kill #${i}: ${d.stdout}`);
+  const killedMidway = await killedAddRounds(net.conf, pod, 'kill', { rounds, minMs: 0, maxMs: 25 }, async (_id, i) => {
     assert.equal(filesUnder(`${dataDir}/endpoints`), [], `no endpoint record after kill #${i}`);
     assert.equal(filesUnder(`${dataDir}/ipam`).filter((f) => !/\/last_reserved_ip\.\d+$/.test(f)), [], `no reservation, index or staged file after kill #${i}`);
     const links = await execa('ip', ['-n', pod.name, '-j', 'link', 'show']);
     assert.equal((JSON.parse(links.stdout) as Array<{ ifname: string }>).map((l) => l.ifname), ['lo'], `no pod interface after kill #${i}`);
-  }
+  });
   assert.ok(killedMidway > rounds / 4, `most ADDs were killed before they finished (${killedMidway}/${rounds})`);
   const table = await execa('nft', ['-j', 'list', 'map', 'inet', `cnm_${net.name}`, 'hostports4']);
   assert.not.match(table.stdout, '"elem"', 'no hostPort mapping left in the nft map');

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import type { Test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { makeDataDir, removeDataDir } from './datadir.ts';
 import { cleanupNetns } from './netns.ts';
 import { shortHash } from '../../shared/cnm/names.ts';
@@ -73,6 +74,31 @@ export async function addKilled(conf: object, ns: TestNetns, containerId: string
   await new Promise((r) => setTimeout(r, minMs + Math.random() * (maxMs - minMs)));
   child.kill('SIGKILL');
   return (await child).signal === 'SIGKILL';
+}
+
+/**
+ * The killed-ADD rounds: one ADD and DEL to warm up, then `rounds` times an ADD SIGKILLed after `minMs`-`maxMs`,
+ * the DEL that must clean up after it (it must succeed), and `afterDel` to check what the round left. Returns how
+ * many ADDs died mid-way.
+ */
+export async function killedAddRounds(
+  conf: object,
+  pod: TestNetns,
+  idPrefix: string,
+  o: { rounds: number; minMs: number; maxMs: number },
+  afterDel: (id: string, round: number) => Promise<void> | void,
+): Promise<number> {
+  await mustAdd(conf, pod, 'warm-up');
+  assert.is((await del(conf, pod, 'warm-up')).exitCode, 0);
+  let killedMidway = 0;
+  for (let i = 0; i < o.rounds; i++) {
+    const id = `${idPrefix}${i}`;
+    if (await addKilled(conf, pod, id, o.minMs, o.maxMs)) killedMidway++;
+    const d = await del(conf, pod, id);
+    assert.is(d.exitCode, 0, `DEL after kill #${i}: ${d.stdout}`);
+    await afterDel(id, i);
+  }
+  return killedMidway;
 }
 
 /** Adds and fails the test with the plugin's own words when it does not succeed. */
