@@ -293,11 +293,12 @@ async function overlay() {
 
 let overlayRows = [];
 const started = new Date();
-// BENCH_ONLY=dns runs just the DNS rows (cnm dns against dnsmasq), BENCH_ONLY=overlay just the overlay's.
+// BENCH_ONLY=dns runs just the DNS rows (cnm dns against dnsmasq), BENCH_ONLY=overlay just the overlay's,
+// BENCH_ONLY=sequential just the ADD and DEL rows (with their per-phase breakdown).
 const only = process.env.BENCH_ONLY;
 try {
+  if (!only || only === 'sequential') sequential();
   if (!only) {
-    sequential();
     await remote();
     await churn();
     ipam();

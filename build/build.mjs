@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Bundles plugins/dispatch.ts (every plugin behind one name switch) with esbuild, compiles the bundle once
-// into dist/<format>/cnm, and hard-links each plugin name to it: one executable on disk, one name per plugin
-// in CNI_PATH. `--format bun` (default, Bun's compiler, dist/bin) or `--format sea` (@yao-pkg/pkg's
+// Bundles plugins/dispatch.ts (every plugin behind one name switch) with esbuild, compiles it once into
+// dist/<format>/cnm, and hard-links each plugin name to it: one executable on disk, one name per plugin in
+// CNI_PATH. `--format bun` (default, Bun's compiler, dist/bin) or `--format sea` (@yao-pkg/pkg's
 // single-executable mode on this machine's own node, dist/sea); --out DIR to put it elsewhere.
 import { build } from 'esbuild';
 import { execa } from 'execa';
@@ -24,16 +24,43 @@ const outDir = resolve(root, values.out ?? (values.format === 'bun' ? 'dist/bin'
 /** The names the dispatcher answers to (plugins/names.ts, plus cnm); each must bring its plugin into the bundle. */
 export const NAMES = ['cnm', 'cnm-bridge', 'cnm-host', 'cnm-host-local', 'cnm-ipvlan', 'cnm-macvlan', 'cnm-null', 'cnm-overlay', 'cnm-remote', 'cnm-remote-ipam', 'loopback'];
 
-async function bundle() {
-  const file = join(root, 'dist/bundle/cnm.cjs');
-  await rm(dirname(file), { recursive: true, force: true });
-  await mkdir(dirname(file), { recursive: true });
+const pluginDir = (name) => (name === 'cnm' || name === 'loopback' ? name : name.slice(4));
+
+/**
+ * The bun format gets one module per executable name beside a tiny dispatcher (Bun embeds them all in the one
+ * executable, and a plugin loads only its own: Bun's start-up grows with the code it loads, ~2.5 ms for the
+ * whole CLI and every driver, measured). The sea format's runtime embeds one script: everything in it.
+ */
+function splitPerExecutable() {
+  return {
+    name: 'split-per-executable',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/[a-z-]+\/main\.ts$/ }, (args) => {
+        if (!args.importer.endsWith('plugins/dispatch.ts')) return undefined;
+        const dir = args.path.split('/')[1];
+        const name = NAMES.find((n) => pluginDir(n) === dir);
+        if (!name) return { errors: [{ text: `dispatch requires ${args.path}, which no name in NAMES runs` }] };
+        return { path: `./${name}.cjs`, external: true };
+      });
+    },
+  };
+}
+
+/** Bundles into dist/bundle; returns the files to compile, the entry (the dispatcher) first. */
+async function bundle(split) {
+  const dir = join(root, 'dist/bundle');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const entryPoints = { 'cnm-dispatch': join(root, 'plugins/dispatch.ts') };
+  if (split) for (const name of NAMES) entryPoints[name] = join(root, `plugins/${pluginDir(name)}/main.ts`);
   const result = await build({
-    entryPoints: [join(root, 'plugins/dispatch.ts')],
-    outfile: file,
+    entryPoints,
+    outdir: dir,
+    outExtension: { '.js': '.cjs' },
     bundle: true,
     // Bun's FFI module exists only inside Bun; it is required lazily (shared/kernel/netlink/socket.ts).
     external: ['bun:ffi'],
+    plugins: split ? [splitPerExecutable()] : [],
     platform: 'node',
     format: 'cjs',
     target: 'node20',
@@ -42,16 +69,15 @@ async function bundle() {
     logLevel: 'warning',
     metafile: true,
   });
-  const pluginDir = (name) => (name === 'cnm' || name === 'loopback' ? name : name.slice(4));
   for (const name of NAMES) {
     if (!JSON.stringify(result.metafile).includes(`plugins/${pluginDir(name)}/main.ts`)) {
       throw new Error(`${name} is in NAMES but its plugin is not in the bundle`);
     }
   }
-  return file;
+  return Object.keys(entryPoints).map((n) => join(dir, `${n}.cjs`));
 }
 
-async function compileBun(bundleFile, out) {
+async function compileBun(bundleFiles, out) {
   const flags = [
     // A plugin must not read .env or bunfig.toml from whatever directory the runtime starts it in.
     '--no-compile-autoload-dotenv',
@@ -60,10 +86,10 @@ async function compileBun(bundleFile, out) {
     // spare the JIT's start-up (measured: ~1.5 ms and ~250 page faults less per invocation). `cnm` resets it.
     '--compile-jit-policy=1000',
   ];
-  await execa(join(root, 'node_modules/.bin/bun'), ['build', '--compile', '--minify', '--bytecode', ...flags, bundleFile, '--outfile', out], { cwd: root });
+  await execa(join(root, 'node_modules/.bin/bun'), ['build', '--compile', '--minify', '--bytecode', ...flags, ...bundleFiles, '--outfile', out], { cwd: root });
 }
 
-async function compileSea(bundleFile, out) {
+async function compileSea([bundleFile], out) {
   const { default: sea } = await import('@yao-pkg/pkg/lib-es5/sea.js');
   const major = process.versions.node.split('.')[0];
   // sea() works in os.tmpdir() and runs `npx postject` there: a temp dir inside the project lets npx find
@@ -83,11 +109,11 @@ async function compileSea(bundleFile, out) {
 }
 
 const started = Date.now();
-const bundleFile = await bundle();
+const bundleFiles = await bundle(values.format === 'bun');
 await rm(outDir, { recursive: true, force: true });
 await mkdir(outDir, { recursive: true });
 const main = join(outDir, 'cnm');
-await (values.format === 'bun' ? compileBun : compileSea)(bundleFile, main);
+await (values.format === 'bun' ? compileBun : compileSea)(bundleFiles, main);
 for (const name of NAMES.filter((n) => n !== 'cnm')) await link(main, join(outDir, name));
 const { size } = await stat(main);
 process.stderr.write(
