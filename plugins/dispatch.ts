@@ -1,7 +1,7 @@
 // The one compiled executable: every plugin is a hard link to it, and it runs the plugin named by the
 // name it was started under. Each plugin module is required only when chosen, so an invocation evaluates
 // just its own code.
-import { writeSync } from 'node:fs';
+import { writeSync } from '../shared/kernel/fs.ts';
 
 /** Executable names, as installed in CNI_PATH, and the module each runs (plugins/names.ts lists them). */
 const EXECUTABLES: Record<string, () => unknown> = {

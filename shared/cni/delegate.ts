@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import type { CniEnv, Command } from './env.ts';
 import { parseResult, type Result } from './result.ts';

@@ -31,7 +31,7 @@ const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateIfname(name: string): string | undefined {
   if (name === '') return 'is empty';
-  if (Buffer.byteLength(name) > 15) return 'is longer than 15 bytes';
+  if (new TextEncoder().encode(name).length > 15) return 'is longer than 15 bytes';
   if (name === '.' || name === '..') return 'may not be "." or ".."';
   if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
   return undefined;

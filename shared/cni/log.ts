@@ -1,4 +1,4 @@
-import { appendFileSync, writeSync } from 'node:fs';
+import { appendFileSync, writeSync } from '../kernel/fs.ts';
 
 /** Diagnostics: stderr always (the runtime logs it), and the config's logFile when it names one. Never stdout. */
 export class Log {

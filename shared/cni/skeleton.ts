@@ -1,4 +1,5 @@
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync, writeSync } from '../kernel/fs.ts';
+import { utf8 } from '../kernel/libc.ts';
 import { decodeJson, parseNetConf, peekVersion, type NetConf } from './config.ts';
 import { CniError, ErrorCode, asCniError } from './errors.ts';
 import { parseEnv, type CniEnv } from './env.ts';
@@ -38,11 +39,8 @@ function readStdin(): string {
 }
 
 function writeStdout(text: string): void {
-  let buf = Buffer.from(text);
-  while (buf.length > 0) {
-    const n = writeSync(1, buf);
-    buf = buf.subarray(n);
-  }
+  let bytes = utf8(text);
+  while (bytes.length > 0) bytes = bytes.subarray(writeSync(1, bytes));
 }
 
 const processIo: PluginIo = { env: process.env, stdin: readStdin, stdout: writeStdout };

@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { writeSync } from '../kernel/fs.ts';
 
 /**
  * Per-phase timing of one invocation, on when CNM_TIMING=1: each lap charges the time since the previous

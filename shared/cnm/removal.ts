@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { rmSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Log } from '../cni/log.ts';
 import type { Driver, DriverContext } from './driver.ts';

@@ -1,5 +1,4 @@
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 
 /** The operator's store; a config's `dataDir` replaces it. */
@@ -7,6 +6,16 @@ export const DEFAULT_DATA_DIR = '/var/lib/cni/cnm';
 
 function storeError(path: string, err: unknown): CniError {
   return new CniError(ErrorCode.StoreFailure, `state store ${path}: ${(err as Error).message}`, 'check the data dir exists and is writable by root');
+}
+
+/** The directory part of a path, as node:path's dirname gives it (store paths never end in '/'). */
+function dirname(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '.' : slash === 0 ? '/' : path.slice(0, slash);
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 const ensured = new Set<string>();

@@ -1,6 +1,6 @@
 // The node's DNS server as the plugins see it: a PID file (one server per run dir), the list of stores it
 // serves, and a detached start when an ADD finds none running. Nothing here loads the server's code.
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from '../kernel/fs.ts';
 import type { Log } from '../cni/log.ts';
 import { shortHash } from '../cnm/names.ts';
 import { createExclusive, ensureDir, listDir, overwrite, pidAlive, readText, removeFile } from '../cnm/store.ts';

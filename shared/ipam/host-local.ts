@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from '../kernel/fs.ts';
 import type { Attachment } from '../cni/config.ts';
 import type { AttachmentSpec } from '../cnm/requests.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';

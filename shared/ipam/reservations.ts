@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Attachment } from '../cni/config.ts';
 import { createExclusive, ensureDir, listDir, overwrite, readText, removeFile, sweepTemps } from '../cnm/store.ts';

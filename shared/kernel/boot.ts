@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync } from './fs.ts';
 
 let cached: string | undefined;
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from './fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { CommandError, run, runDetached } from './spawn.ts';
 

@@ -1,4 +1,4 @@
-import { statSync, type Stats } from 'node:fs';
+import { statSync, type FileStat } from './fs.ts';
 import { CommandError, run } from './spawn.ts';
 
 /** The node's own namespace: the one this plugin process runs in. */
@@ -6,7 +6,7 @@ export const NODE_NETNS = '/proc/self/ns/net';
 
 export type NetnsState = 'present' | 'missing' | 'not-a-namespace' | { error: string };
 
-function statOf(path: string): Stats | NodeJS.ErrnoException {
+function statOf(path: string): FileStat | NodeJS.ErrnoException {
   try {
     return statSync(path);
   } catch (err) {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync } from './fs.ts';
 
 /** The slice of Bun's API we use; present only when compiled with Bun. */
 interface BunSpawnResult {

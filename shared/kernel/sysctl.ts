@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { writeFileSync } from './fs.ts';
 import { inNetns } from './netns.ts';
 import { runOk } from './spawn.ts';
 

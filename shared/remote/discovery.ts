@@ -1,7 +1,7 @@
 // Docker's plugin discovery (pkg/plugins/discovery.go): a name is looked up as a socket under
 // /run/docker/plugins, then as a NAME.spec or NAME.json file in /etc/docker/plugins and /usr/lib/docker/plugins.
 // A key may also be an absolute socket path or a URL. Only stat and small reads: cheap on the hot path.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from '../kernel/fs.ts';
 import { invalidConfig } from '../cni/errors.ts';
 
 /** Where a plugin listens. */

@@ -1,24 +1,8 @@
 // A blocking stream socket through Bun's FFI (libc's socket/connect/send/recv), bounded by SO_SNDTIMEO and
 // SO_RCVTIMEO: connect, send the request, read until the server closes or the answer is whole.
-import { bunFfi } from '../kernel/bun-ffi.ts';
+import { libc } from '../kernel/libc.ts';
 import type { PluginAddress } from './discovery.ts';
 import { parseResponse, TransportError, type HttpReply } from './transport.ts';
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  connect(fd: number, addr: unknown, len: number): number;
-  setsockopt(fd: number, level: number, name: number, value: unknown, len: number): number;
-  send(fd: number, buf: unknown, len: number, flags: number): number | bigint;
-  recv(fd: number, buf: unknown, len: number, flags: number): number | bigint;
-  close(fd: number): number;
-  __errno_location(): unknown;
-}
-
-interface BunFfi {
-  dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Libc };
-  ptr(buf: Uint8Array): unknown;
-  read: { i32(p: unknown, offset?: number): number };
-}
 
 const AF_UNIX = 1;
 const AF_INET = 2;
@@ -32,33 +16,8 @@ const EINTR = 4;
 const EAGAIN = 11;
 const EINPROGRESS = 115;
 
-let lib: { libc: Libc; ffi: BunFfi } | null | undefined;
-
-function load(): { libc: Libc; ffi: BunFfi } | null {
-  if (lib !== undefined) return lib;
-  lib = null;
-  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return lib;
-  try {
-    const ffi = bunFfi<BunFfi>();
-    const i32 = 'i32';
-    const { symbols } = ffi.dlopen('libc.so.6', {
-      socket: { args: [i32, i32, i32], returns: i32 },
-      connect: { args: [i32, 'ptr', 'u32'], returns: i32 },
-      setsockopt: { args: [i32, i32, i32, 'ptr', 'u32'], returns: i32 },
-      send: { args: [i32, 'ptr', 'u64', i32], returns: 'i64' },
-      recv: { args: [i32, 'ptr', 'u64', i32], returns: 'i64' },
-      close: { args: [i32], returns: i32 },
-      __errno_location: { args: [], returns: 'ptr' },
-    });
-    lib = { libc: symbols, ffi };
-  } catch {
-    lib = null;
-  }
-  return lib;
-}
-
 export function available(): boolean {
-  return load() !== null;
+  return libc() !== null;
 }
 
 function sockaddr(a: PluginAddress): Uint8Array {
@@ -84,29 +43,28 @@ function sockaddr(a: PluginAddress): Uint8Array {
 const ERRNO: Record<number, string> = { 2: 'no such socket', 13: 'permission denied', 104: 'connection reset', 111: 'connection refused (nothing listens)', 113: 'no route to host' };
 
 export function post(address: PluginAddress, request: Uint8Array, timeoutMs: number): HttpReply {
-  const { libc, ffi } = load()!;
-  const errno = () => ffi.read.i32(libc.__errno_location());
+  const { libc: c, ptr, errno } = libc()!;
   const deadline = Date.now() + timeoutMs;
   const setTimeouts = () => {
     const left = Math.max(1, deadline - Date.now());
     const tv = new BigInt64Array([BigInt(Math.floor(left / 1000)), BigInt((left % 1000) * 1000)]);
-    const p = ffi.ptr(new Uint8Array(tv.buffer));
-    libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, p, 16);
-    libc.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, p, 16);
+    const p = ptr(new Uint8Array(tv.buffer));
+    c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, p, 16);
+    c.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, p, 16);
   };
   const timedOut = () => new TransportError('timeout', `no answer within ${(timeoutMs / 1000).toFixed(1)} s`);
   const addr = sockaddr(address);
-  const fd = libc.socket(address.kind === 'unix' ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const fd = c.socket(address.kind === 'unix' ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new TransportError('unreachable', `cannot make a socket (errno ${errno()})`);
   try {
     setTimeouts();
-    if (libc.connect(fd, ffi.ptr(addr), addr.length) !== 0) {
+    if (c.connect(fd, ptr(addr), addr.length) !== 0) {
       const e = errno();
       if (e === EINPROGRESS || e === EAGAIN) throw timedOut();
       throw new TransportError('unreachable', `cannot connect: ${ERRNO[e] ?? `errno ${e}`}`);
     }
     for (let off = 0; off < request.length; ) {
-      const n = Number(libc.send(fd, ffi.ptr(request.subarray(off)), request.length - off, MSG_NOSIGNAL));
+      const n = Number(c.send(fd, ptr(request.subarray(off)), request.length - off, MSG_NOSIGNAL));
       if (n < 0) {
         const e = errno();
         if (e === EINTR) continue;
@@ -120,7 +78,7 @@ export function post(address: PluginAddress, request: Uint8Array, timeoutMs: num
     for (;;) {
       if (Date.now() >= deadline) throw timedOut();
       setTimeouts();
-      const n = Number(libc.recv(fd, ffi.ptr(buf), buf.length, 0));
+      const n = Number(c.recv(fd, ptr(buf), buf.length, 0));
       if (n < 0) {
         const e = errno();
         if (e === EINTR) continue;
@@ -133,6 +91,6 @@ export function post(address: PluginAddress, request: Uint8Array, timeoutMs: num
       if (n === 0) throw new TransportError('broken', chunks.length ? 'the connection closed in the middle of the answer' : 'the connection closed without an answer');
     }
   } finally {
-    libc.close(fd);
+    c.close(fd);
   }
 }

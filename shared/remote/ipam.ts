@@ -7,7 +7,7 @@ import type { Result } from '../cni/result.ts';
 import { REMOTE_IPAM, type Ipam, type Pool } from '../cnm/ipam.ts';
 import type { Attachment } from '../cnm/requests.ts';
 import { listDir, readJson, removeFile, withLock, writeJsonAtomic } from '../cnm/store.ts';
-import { rmSync } from 'node:fs';
+import { rmSync } from '../kernel/fs.ts';
 import { bestEffort, type PluginClient } from './client.ts';
 import { clientFor, type RemoteIpamConf } from './options.ts';
 import { GATEWAY_ADDRESS, REQUEST_ADDRESS_TYPE } from './protocol.ts';

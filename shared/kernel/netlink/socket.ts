@@ -1,23 +1,11 @@
 // rtnetlink sockets through Bun's FFI (libc's socket/send/recv/setns): a message batch costs ~1 ms in-process
 // where an `ip` process costs ~3. Only under Bun; elsewhere (the SEA build) available() is false and callers
 // use iproute2.
-import { bunFfi } from '../bun-ffi.ts';
 import { CniError, ErrorCode } from '../../cni/errors.ts';
+import { cString, errnoText, libc, type LibcHandle } from '../libc.ts';
 import type { NetlinkBatch } from './message.ts';
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  send(fd: number, buf: unknown, len: number, flags: number): number | bigint;
-  recv(fd: number, buf: unknown, len: number, flags: number): number | bigint;
-  open(path: unknown, flags: number): number;
-  close(fd: number): number;
-  setns(fd: number, nstype: number): number;
-}
-
-interface BunFfi {
-  dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Libc };
-  ptr(buf: Uint8Array): unknown;
-}
+export { errnoText };
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -29,56 +17,13 @@ const NLMSG_ERROR = 2;
 export const NETLINK_ROUTE = 0;
 export const NETLINK_NETFILTER = 12;
 
-let ffi: { libc: Libc; ptr: BunFfi['ptr'] } | null | undefined;
-
-function load(): { libc: Libc; ptr: BunFfi['ptr'] } | null {
-  if (ffi !== undefined) return ffi;
-  ffi = null;
-  if (process.env.CNM_NETLINK === '0' || typeof (globalThis as { Bun?: unknown }).Bun === 'undefined') return ffi;
-  try {
-    const bun = bunFfi<BunFfi>();
-    const i32 = 'i32';
-    const { symbols } = bun.dlopen('libc.so.6', {
-      socket: { args: [i32, i32, i32], returns: i32 },
-      send: { args: [i32, 'ptr', 'u64', i32], returns: 'i64' },
-      recv: { args: [i32, 'ptr', 'u64', i32], returns: 'i64' },
-      open: { args: ['ptr', i32], returns: i32 },
-      close: { args: [i32], returns: i32 },
-      setns: { args: [i32, i32], returns: i32 },
-    });
-    ffi = { libc: symbols, ptr: bun.ptr };
-  } catch {
-    ffi = null;
-  }
-  return ffi;
+function load(): LibcHandle | null {
+  return process.env.CNM_NETLINK === '0' ? null : libc();
 }
 
 /** Whether this runtime can speak netlink itself (Bun, with CNM_NETLINK not set to 0). */
 export function netlinkAvailable(): boolean {
   return load() !== null;
-}
-
-const ERRNO: Record<number, string> = {
-  1: 'Operation not permitted',
-  2: 'No such file or directory',
-  16: 'Device or resource busy',
-  17: 'File exists',
-  19: 'No such device',
-  22: 'Invalid argument',
-  34: 'Numerical result out of range',
-  95: 'Operation not supported',
-  99: 'Cannot assign requested address',
-  101: 'Network is unreachable',
-};
-
-export function errnoText(errno: number): string {
-  return ERRNO[errno] ?? `errno ${errno}`;
-}
-
-function cString(s: string): Uint8Array {
-  const b = new Uint8Array(Buffer.byteLength(s) + 1);
-  new TextEncoder().encodeInto(s, b);
-  return b;
 }
 
 /** An rtnetlink socket in the node's namespace or in a pod's. */
@@ -96,7 +41,7 @@ export class NetlinkSocket {
     const { libc, ptr } = f;
     const openNs = (path: string) => {
       const p = cString(path);
-      const fd = libc.open(ptr(p), O_RDONLY_CLOEXEC);
+      const fd = libc.open(ptr(p), O_RDONLY_CLOEXEC, 0);
       if (fd < 0) throw new CniError(ErrorCode.IoFailure, `cannot open network namespace ${path}`);
       return fd;
     };

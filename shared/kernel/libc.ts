@@ -1,0 +1,149 @@
+// libc through Bun's FFI, opened once for every in-process caller: netlink sockets, the remote driver's stream
+// socket and the file calls of shared/kernel/fs.ts. One dlopen of every symbol costs ~0.2 ms; three would cost
+// three times that. Null off Bun (the SEA build), where callers use Node's own modules.
+
+type Pointer = unknown;
+type Size = number | bigint;
+
+export interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  connect(fd: number, addr: Pointer, len: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Pointer, len: number): number;
+  send(fd: number, buf: Pointer, len: number, flags: number): Size;
+  recv(fd: number, buf: Pointer, len: number, flags: number): Size;
+  setns(fd: number, nstype: number): number;
+  open(path: Pointer, flags: number, mode: number): number;
+  close(fd: number): number;
+  read(fd: number, buf: Pointer, len: number): Size;
+  write(fd: number, buf: Pointer, len: number): Size;
+  ftruncate(fd: number, len: number): number;
+  getdents64(fd: number, buf: Pointer, len: number): Size;
+  mkdir(path: Pointer, mode: number): number;
+  rmdir(path: Pointer): number;
+  unlink(path: Pointer): number;
+  link(from: Pointer, to: Pointer): number;
+  rename(from: Pointer, to: Pointer): number;
+  access(path: Pointer, mode: number): number;
+  readlink(path: Pointer, buf: Pointer, len: number): Size;
+  statx(dirfd: number, path: Pointer, flags: number, mask: number, buf: Pointer): number;
+  __errno_location(): Pointer;
+}
+
+interface BunFfi {
+  dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Libc };
+  ptr(buf: Uint8Array): Pointer;
+  read: { i32(p: Pointer, offset?: number): number };
+}
+
+export interface LibcHandle {
+  libc: Libc;
+  ptr: BunFfi['ptr'];
+  /** The calling thread's errno, read right after a call that failed. */
+  errno(): number;
+}
+
+const i32 = 'i32';
+const SYMBOLS = {
+  socket: { args: [i32, i32, i32], returns: i32 },
+  connect: { args: [i32, 'ptr', 'u32'], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, 'ptr', 'u32'], returns: i32 },
+  send: { args: [i32, 'ptr', 'u64', i32], returns: 'i64' },
+  recv: { args: [i32, 'ptr', 'u64', i32], returns: 'i64' },
+  setns: { args: [i32, i32], returns: i32 },
+  open: { args: ['ptr', i32, 'u32'], returns: i32 },
+  close: { args: [i32], returns: i32 },
+  read: { args: [i32, 'ptr', 'u64'], returns: 'i64' },
+  write: { args: [i32, 'ptr', 'u64'], returns: 'i64' },
+  ftruncate: { args: [i32, 'i64'], returns: i32 },
+  getdents64: { args: [i32, 'ptr', 'u64'], returns: 'i64' },
+  mkdir: { args: ['ptr', 'u32'], returns: i32 },
+  rmdir: { args: ['ptr'], returns: i32 },
+  unlink: { args: ['ptr'], returns: i32 },
+  link: { args: ['ptr', 'ptr'], returns: i32 },
+  rename: { args: ['ptr', 'ptr'], returns: i32 },
+  access: { args: ['ptr', i32], returns: i32 },
+  readlink: { args: ['ptr', 'ptr', 'u64'], returns: 'i64' },
+  statx: { args: [i32, 'ptr', i32, 'u32', 'ptr'], returns: i32 },
+  __errno_location: { args: [], returns: 'ptr' },
+};
+
+let handle: LibcHandle | null | undefined;
+
+// Bun.FFI is the native object the `bun:ffi` module wraps; evaluating that wrapper costs ~0.4 ms of a plugin's
+// start, so the native object is taken when it is there.
+function bunFfi(): BunFfi {
+  return ((globalThis as { Bun?: { FFI?: BunFfi } }).Bun?.FFI ?? require('bun:ffi')) as BunFfi;
+}
+
+/** libc, or null when this runtime is not Bun (or CNM_FFI=0 asks for Node's modules, to compare the two). */
+export function libc(): LibcHandle | null {
+  if (handle !== undefined) return handle;
+  handle = null;
+  if (typeof (globalThis as { Bun?: unknown }).Bun === 'undefined' || process.env.CNM_FFI === '0') return handle;
+  try {
+    const ffi = bunFfi();
+    const { symbols } = ffi.dlopen('libc.so.6', SYMBOLS);
+    const location = symbols.__errno_location();
+    handle = { libc: symbols, ptr: ffi.ptr, errno: () => ffi.read.i32(location) };
+  } catch {
+    handle = null;
+  }
+  return handle;
+}
+
+/** Names and texts of the errnos a plugin meets, as Node and strerror(3) give them. */
+const ERRNO: Record<number, [string, string]> = {
+  1: ['EPERM', 'operation not permitted'],
+  2: ['ENOENT', 'no such file or directory'],
+  4: ['EINTR', 'interrupted system call'],
+  5: ['EIO', 'i/o error'],
+  9: ['EBADF', 'bad file descriptor'],
+  11: ['EAGAIN', 'resource temporarily unavailable'],
+  12: ['ENOMEM', 'not enough memory'],
+  13: ['EACCES', 'permission denied'],
+  16: ['EBUSY', 'device or resource busy'],
+  17: ['EEXIST', 'file already exists'],
+  18: ['EXDEV', 'cross-device link not permitted'],
+  19: ['ENODEV', 'no such device'],
+  20: ['ENOTDIR', 'not a directory'],
+  21: ['EISDIR', 'illegal operation on a directory'],
+  22: ['EINVAL', 'invalid argument'],
+  24: ['EMFILE', 'too many open files'],
+  28: ['ENOSPC', 'no space left on device'],
+  30: ['EROFS', 'read-only file system'],
+  34: ['ERANGE', 'numerical result out of range'],
+  36: ['ENAMETOOLONG', 'name too long'],
+  39: ['ENOTEMPTY', 'directory not empty'],
+  40: ['ELOOP', 'too many symbolic links encountered'],
+  95: ['EOPNOTSUPP', 'operation not supported'],
+  99: ['EADDRNOTAVAIL', 'cannot assign requested address'],
+  101: ['ENETUNREACH', 'network is unreachable'],
+  122: ['EDQUOT', 'disk quota exceeded'],
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO[errno]?.[0] ?? `E${errno}`;
+}
+
+export function errnoText(errno: number): string {
+  return ERRNO[errno]?.[1] ?? `errno ${errno}`;
+}
+
+// UTF-8 through TextEncoder and TextDecoder: Bun sets up Buffer on its first use, ~0.2 ms of a plugin's start.
+let encoder: TextEncoder | undefined;
+let decoder: TextDecoder | undefined;
+
+export function utf8(s: string): Uint8Array {
+  return (encoder ??= new TextEncoder()).encode(s);
+}
+
+export function fromUtf8(bytes: Uint8Array): string {
+  return (decoder ??= new TextDecoder()).decode(bytes);
+}
+
+/** A NUL-terminated copy of a string, for a char* argument. */
+export function cString(s: string): Uint8Array {
+  const b = new Uint8Array(s.length * 3 + 1);
+  const { written } = (encoder ??= new TextEncoder()).encodeInto(s, b);
+  return b.subarray(0, written + 1);
+}
