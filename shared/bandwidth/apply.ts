@@ -1,7 +1,7 @@
 // Applies, checks and removes a pod's shaping (plan.ts decides it).
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { ipBatch } from '../kernel/iproute.ts';
-import { deleteLinkQuickly, linkExists } from '../kernel/links.ts';
+import { linkExists, startLinkDeletion } from '../kernel/links.ts';
 import { filters, qdiscs, tcBatch } from '../kernel/tc.ts';
 import type { Bandwidth } from './options.ts';
 import { bandwidthPlan, tbfBytes } from './plan.ts';
@@ -14,7 +14,7 @@ export function applyBandwidth(bw: Bandwidth, hostVeth: string, ifb: string, mtu
 
 /** The host veth's qdiscs go with it; the ifb is removed by name, whether or not the ADD got to make it. */
 export function removeBandwidth(ifb: string): void {
-  if (linkExists(ifb)) deleteLinkQuickly(ifb);
+  if (linkExists(ifb)) startLinkDeletion(ifb);
 }
 
 /** Throws a CHECK failure (code 104) when the qdiscs no longer shape the pod as its ADD did. */

@@ -6,7 +6,7 @@ import { listNetworks } from '../cnm/inventory.ts';
 import type { NetworkRecord } from '../cnm/records.ts';
 import { withLock } from '../cnm/store.ts';
 import { addrs, ipBatch, ipJson, type IpRoute } from '../kernel/iproute.ts';
-import { bridgePortFlag, deleteLinkQuickly, linkExists, linkMac, linkMaster, linkMtu, readSysctl } from '../kernel/links.ts';
+import { bridgePortFlag, linkExists, startLinkDeletion, linkMac, linkMaster, linkMtu, readSysctl } from '../kernel/links.ts';
 import { nftApply, nftList, nftTry } from '../kernel/nft.ts';
 import { runOk } from '../kernel/spawn.ts';
 import { lap } from '../cni/timing.ts';
@@ -208,7 +208,8 @@ export const bridgeDriver: Driver = {
     const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
     removeBandwidth(ifbName(ep.network, ep.containerId, ep.ifname));
     if (linkExists(hostVeth)) {
-      deleteLinkQuickly(hostVeth);
+      // The controller settles the deletion once the rest of the endpoint is released (settleLinkDeletions).
+      startLinkDeletion(hostVeth);
       lap('host-kernel');
     } else if (sandbox) {
       // The host end is gone but a pod end might not be (a veth moved by hand): remove it by name.

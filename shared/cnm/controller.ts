@@ -1,5 +1,6 @@
 import { CniError, ErrorCode, invalidConfig, step } from '../cni/errors.ts';
 import { bootId } from '../kernel/boot.ts';
+import { settleLinkDeletions } from '../kernel/links.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Log } from '../cni/log.ts';
 import type { Dns, IpConfig, Result } from '../cni/result.ts';
@@ -180,6 +181,7 @@ export class NetworkController {
       ['remove endpoint record', () => removeFile(this.endpointFile(ep.containerId, ep.ifname))],
       ['discovery', () => this.leftDiscovery(net)],
       ['remove the network this ADD created', () => createdNetwork && this.removeNetworkIfUnused(net)],
+      ['wait for links to go', () => settleLinkDeletions()],
     ];
     for (const [what, step] of steps) {
       try {
@@ -211,6 +213,9 @@ export class NetworkController {
     removeFile(this.endpointFile(ep.containerId, ep.ifname));
     lap('store');
     if (net) this.leftDiscovery(net);
+    // The driver's links are unlisted before DEL answers: a new ADD may take their names at once.
+    settleLinkDeletions();
+    lap('host-kernel');
   }
 
   private leftDiscovery(net: NetworkRecord): void {

@@ -88,22 +88,38 @@ export function linkIndex(name: string, which: 'ifindex' | 'iflink' = 'ifindex')
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
+/** Links whose deletion runs in a detached `ip`, not yet seen gone. */
+const deleting = new Set<string>();
+
 /**
- * Deletes a node link and returns once it is gone from the node's view (unlisted: the name is free, /sys has no
- * entry, a veth's peer is gone from its namespace too). `ip link del` itself returns only after the kernel has also
- * waited out an RCU grace period and the device's last references (~20-40 ms here); that wait runs on in a detached
- * `ip`, off the pod's critical path. A deletion that does not show within the timeout is done synchronously, so
- * its error is seen.
+ * Starts deleting a node link and returns at once; settleLinkDeletions() waits until it is gone from the node's
+ * view (unlisted: the name is free, /sys has no entry, a veth's peer is gone from its namespace too). `ip link
+ * del` itself returns only after the kernel has also waited out an RCU grace period and the device's last
+ * references (~20-40 ms here); that wait runs on in the detached `ip`, off the pod's critical path, and the
+ * `ip` process starts while the caller goes on with its other work.
  */
-export function deleteLinkQuickly(name: string, timeoutMs = 3000): void {
+export function startLinkDeletion(name: string): void {
   runDetached('ip', ['link', 'del', name]);
-  const deadline = Date.now() + timeoutMs;
-  for (let wait = 0.2; linkExists(name); wait = Math.min(wait * 2, 5)) {
-    if (Date.now() > deadline) {
-      const r = run('ip', ['link', 'del', name]);
-      if (r.status !== 0 && linkExists(name)) throw new CommandError(['ip', 'link', 'del', name], r);
-      return;
+  deleting.add(name);
+}
+
+/**
+ * Returns once every link startLinkDeletion() named is unlisted, polling /sys every 0.1 ms for the first 50 ms (the
+ * kernel unlists a link ~2 ms after `ip` starts). A deletion that does not show within the timeout is done synchronously, so its
+ * error is seen.
+ */
+export function settleLinkDeletions(timeoutMs = 3000): void {
+  const started = Date.now();
+  for (const name of deleting) {
+    while (linkExists(name)) {
+      const waited = Date.now() - started;
+      if (waited > timeoutMs) {
+        const r = run('ip', ['link', 'del', name]);
+        if (r.status !== 0 && linkExists(name)) throw new CommandError(['ip', 'link', 'del', name], r);
+        break;
+      }
+      Atomics.wait(pause, 0, 0, waited < 50 ? 0.1 : 5);
     }
-    Atomics.wait(pause, 0, 0, wait);
+    deleting.delete(name);
   }
 }

@@ -67,7 +67,7 @@ export function run(tool: string, args: string[], input?: string, env?: Record<s
 
 /**
  * Starts a program and does not wait for it: it runs on after this process exits. For kernel work whose
- * visible effect comes long before the call returns (see deleteLinkQuickly).
+ * visible effect comes long before the call returns (see startLinkDeletion).
  */
 export function runDetached(tool: string, args: string[]): void {
   const file = which(tool);
