@@ -2,7 +2,8 @@ import { invalidConfig } from '../../shared/cni/errors.ts';
 import { attachmentOf } from '../../shared/cni/cnm-plugin.ts';
 import { runPlugin, type Invocation } from '../../shared/cni/skeleton.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
-import { HostLocal, requestedIps } from '../../shared/ipam/host-local.ts';
+import { HostLocal } from '../../shared/ipam/host-local.ts';
+import { requestedIps } from '../../shared/ipam/requested.ts';
 
 /** cnm-host-local as a standalone CNI IPAM plugin, for main plugins that exec it (ours run it in-process). */
 function open(inv: Invocation): HostLocal {

@@ -6,7 +6,7 @@ import { listNetworks } from '../cnm/inventory.ts';
 import type { NetworkRecord } from '../cnm/records.ts';
 import { withLock } from '../cnm/store.ts';
 import { addrs, ipBatch, ipJson, type IpRoute } from '../kernel/iproute.ts';
-import { bridgePortFlag, linkExists, startLinkDeletion, linkMac, linkMaster, linkMtu, readSysctl } from '../kernel/links.ts';
+import { bridgePortFlag, deletionStarted, linkExists, startLinkDeletion, linkMac, linkMaster, linkMtu, readSysctl } from '../kernel/links.ts';
 import { nftApply, nftList, nftTry } from '../kernel/nft.ts';
 import { runOk } from '../kernel/spawn.ts';
 import { lap } from '../cni/timing.ts';
@@ -203,11 +203,16 @@ export const bridgeDriver: Driver = {
     };
   },
 
+  beginLeave(_ctx, ep) {
+    const hostVeth = stateOf(ep).hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
+    if (linkExists(hostVeth)) startLinkDeletion(hostVeth);
+  },
+
   leave(_ctx, net, ep, sandbox) {
     const s = stateOf(ep);
     const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
     removeBandwidth(ifbName(ep.network, ep.containerId, ep.ifname));
-    if (linkExists(hostVeth)) {
+    if (deletionStarted(hostVeth) || linkExists(hostVeth)) {
       // The controller settles the deletion once the rest of the endpoint is released (settleLinkDeletions).
       startLinkDeletion(hostVeth);
       lap('host-kernel');

@@ -5,6 +5,7 @@ import type { Driver } from '../cnm/driver.ts';
 import { IN_PROCESS_IPAM, InProcessIpam, REMOTE_IPAM, type Ipam, type Pool } from '../cnm/ipam.ts';
 import type { AttachmentSpec, ControllerRequest } from '../cnm/requests.ts';
 import { DEFAULT_DATA_DIR } from '../cnm/store.ts';
+import { requestedIps } from '../ipam/requested.ts';
 import { delegate } from './delegate.ts';
 import type { CniEnv } from './env.ts';
 import type { Result } from './result.ts';
@@ -34,8 +35,7 @@ export function openIpam(inv: Invocation, dataDir: string): Ipam | undefined {
   const { conf } = inv;
   if (!conf.ipam) return undefined;
   if (conf.ipam.type === IN_PROCESS_IPAM) {
-    const requested = (require('../ipam/host-local.ts') as typeof import('../ipam/host-local.ts')).requestedIps(attachmentOf(inv));
-    return new InProcessIpam(conf.ipam, conf.name, dataDir, requested);
+    return new InProcessIpam(conf.ipam, conf.name, dataDir, requestedIps(attachmentOf(inv)));
   }
   if (conf.ipam.type === REMOTE_IPAM) {
     const { RemoteIpam, parseRemoteIpamConf } = require('../remote/ipam.ts') as typeof import('../remote/ipam.ts');

@@ -194,8 +194,9 @@ export class NetworkController {
 
   /** DEL: leave, release, forget. A missing namespace, endpoint or network is success. */
   del(): void {
-    sweepTemps(endpointDir(this.ctx.dataDir, this.netSpec.name));
     const rec = readJson<EndpointRecord>(this.endpointFile());
+    if (rec) this.driver.beginLeave?.(this.ctx, rec);
+    sweepTemps(endpointDir(this.ctx.dataDir, this.netSpec.name));
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
     if (rec) {
       this.teardown(rec, net ?? undefined);

@@ -64,6 +64,11 @@ export interface Driver {
   prepare(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord): Json;
   /** Plugs the endpoint into the sandbox; addressing is empty when usesIpam is false. */
   join(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, sandbox: Sandbox, addressing: Addressing): JoinInfo;
+  /**
+   * Starts the slow part of leave (deleting a link takes a detached process ~2 ms) as soon as a DEL has found the
+   * endpoint's record, so it runs while the rest is read; leave() then finishes it.
+   */
+  beginLeave?(ctx: DriverContext, ep: EndpointRecord): void;
   /** Undoes join; sandbox is undefined when the namespace is already gone. */
   leave(ctx: DriverContext, net: NetworkRecord | undefined, ep: EndpointRecord, sandbox: Sandbox | undefined): void;
   /** Throws when the kernel no longer matches the endpoint. */

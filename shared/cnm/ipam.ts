@@ -36,16 +36,22 @@ export const REMOTE_IPAM = 'cnm-remote-ipam';
 /** cnm-host-local, run inside the driver's own process. */
 export class InProcessIpam implements Ipam {
   readonly type = IN_PROCESS_IPAM;
-  readonly hl: HostLocal;
+  private hostLocal: HostLocal | undefined;
 
   /** `requested`: the addresses the attachment asks for (see requestedIps). */
   constructor(
-    ipam: Json,
-    network: string,
-    dataDir: string,
+    private readonly ipam: Json,
+    private readonly network: string,
+    private readonly dataDir: string,
     private readonly requested: string[] = [],
-  ) {
-    this.hl = new (hostLocalModule().HostLocal)(ipam, network, dataDir);
+  ) {}
+
+  /**
+   * Loaded and parsed on first use, not when the controller is made: a DEL starts deleting the pod's link before
+   * it needs its addresses, and module and config cost ~0.6 ms.
+   */
+  get hl(): HostLocal {
+    return (this.hostLocal ??= new (hostLocalModule().HostLocal)(this.ipam, this.network, this.dataDir));
   }
 
   get dir(): string {

@@ -1,6 +1,5 @@
 import { readFileSync, rmSync } from '../kernel/fs.ts';
 import type { Attachment } from '../cni/config.ts';
-import type { AttachmentSpec } from '../cnm/requests.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Dns, Result } from '../cni/result.ts';
@@ -88,13 +87,3 @@ export function readResolvConf(path: string): Dns | undefined {
   return Object.keys(dns).length ? dns : undefined;
 }
 
-/** Addresses a runtime asks for: CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips (a "/prefix" is dropped). */
-export function requestedIps(att: AttachmentSpec): string[] {
-  const out: string[] = [];
-  for (const [k, v] of att.labels) if (k === 'IP') out.push(...v.split(',').filter(Boolean));
-  const fromArgs = (att.args?.cni as Json | undefined)?.ips;
-  if (Array.isArray(fromArgs)) out.push(...fromArgs.filter((x): x is string => typeof x === 'string'));
-  const fromRuntime = att.runtime.ips;
-  if (Array.isArray(fromRuntime)) out.push(...fromRuntime.filter((x): x is string => typeof x === 'string'));
-  return [...new Set(out.map((ip) => ip.split('/')[0]!.trim()))];
-}

@@ -99,8 +99,14 @@ const deleting = new Set<string>();
  * `ip` process starts while the caller goes on with its other work.
  */
 export function startLinkDeletion(name: string): void {
+  if (deleting.has(name)) return;
   runDetached('ip', ['link', 'del', name]);
   deleting.add(name);
+}
+
+/** Whether startLinkDeletion() was asked for this link and the link has not been seen gone yet. */
+export function deletionStarted(name: string): boolean {
+  return deleting.has(name);
 }
 
 /**

@@ -76,6 +76,7 @@ export const overlayDriver: Driver = {
 
   prepare: (ctx, net, ep) => bridgeDriver.prepare(ctx, net, ep),
   join: (ctx, net, ep, sandbox, addressing) => bridgeDriver.join(ctx, net, ep, sandbox, addressing),
+  beginLeave: (ctx, ep) => bridgeDriver.beginLeave!(ctx, ep),
   leave: (ctx, net, ep, sandbox) => bridgeDriver.leave(ctx, net, ep, sandbox),
 
   check(ctx, net, ep, sandbox) {
