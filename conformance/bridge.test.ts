@@ -1,5 +1,6 @@
 // cnm-bridge with real pod traffic: namespaces for pods and for an "outside" host, test-made links only.
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR, REFERENCE_DIR } from './harness/bins.ts';
@@ -156,6 +157,24 @@ test('enabledad: IPv6 addresses go through duplicate address detection only when
   const flags = async (ns: string) => (await execa('ip', ['-n', ns, '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'])).stdout;
   assert.match(await flags(a.name), 'nodad', 'by default the address skips DAD, as the reference bridge does');
   assert.not.match(await flags(b.name), 'nodad', 'with enabledad it does not');
+});
+
+test('DEL answers only once the pod\'s links are gone: the same container ADDs again at once, ten times over', async () => {
+  const net = bridgeNetwork(dataDir);
+  const ns = await createNetns('again');
+  const id = cid();
+  for (let round = 0; round < 10; round++) {
+    const pod = await mustAdd(net.conf, ns, id);
+    const hostVeth = (pod.result as { interfaces: Array<{ name: string }> }).interfaces[1]!.name;
+    assert.is((await del(net.conf, ns, id)).exitCode, 0);
+    // Read at once, without starting a process: the kernel unlists a deleted veth ~2 ms after `ip link del` starts.
+    assert.not.ok(existsSync(`/sys/class/net/${hostVeth}`), `round ${round}: ${hostVeth} is still listed on the node when DEL answers`);
+  }
+  const inPod = await execa('ip', ['-n', ns.name, 'link', 'show', 'eth0'], { reject: false });
+  assert.is.not(inPod.exitCode, 0, 'the pod end went with the host end');
+  assert.equal(reservations(), [], 'no reservation left');
+  await rm(net.name);
+  assert.equal(await leftovers(dataDir), [], 'no bridge, veth or nft table left');
 });
 
 test('CHECK passes on a healthy pod and fails when its address or veth is gone; GC removes what is not valid', async () => {
