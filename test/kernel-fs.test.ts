@@ -11,6 +11,7 @@ const root = process.env.CNM_ROOT ?? process.cwd();
 interface Report {
   report: Record<string, { facade: unknown; node: unknown }>;
   message: string;
+  pipe: number | string;
   usedFfi: boolean;
 }
 
@@ -32,6 +33,10 @@ test('the scenarios ran under Bun, through libc', () => {
 
 test("an error reads like node:fs's: code, text, call and path", () => {
   assert.match(result.message, /^ENOENT: no such file or directory, open '\/tmp\/cnmt-data-\d+-fs-\w+\/none\/x'$/);
+});
+
+test('a write to a full non-blocking pipe waits for its reader instead of failing with EAGAIN', () => {
+  assert.is(result.pipe, 1 << 20);
 });
 
 test('every scenario gives through libc what it gives through node:fs', () => {

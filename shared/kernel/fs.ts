@@ -37,6 +37,7 @@ const FLAGS: Record<OpenFlags, number> = {
   a: O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 };
 const EINTR = 4;
+const EAGAIN = 11;
 const ENOENT = 2;
 const EEXIST = 17;
 const EISDIR = 21;
@@ -102,10 +103,24 @@ function readAll(c: LibcHandle, fd: number, what?: string): string {
   return fromUtf8(all);
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes every byte. A descriptor its reader left non-blocking (a runtime's pipe) answers EAGAIN while the pipe is
+ * full: waited out, 1 ms at a time, for up to 30 s.
+ */
 function writeAll(c: LibcHandle, fd: number, bytes: Uint8Array): number {
+  const deadline = Date.now() + 30_000;
   for (let off = 0; off < bytes.length; ) {
     const rest = bytes.subarray(off);
-    off += retrying(c, () => c.libc.write(fd, c.ptr(rest), rest.length), 'write');
+    const n = Number(c.libc.write(fd, c.ptr(rest), rest.length));
+    if (n >= 0) {
+      off += n;
+      continue;
+    }
+    const e = c.errno();
+    if (e === EAGAIN && Date.now() < deadline) Atomics.wait(pause, 0, 0, 1);
+    else if (e !== EINTR) throw new FsError(e, 'write');
   }
   return bytes.length;
 }
