@@ -30,7 +30,7 @@ export type NftFamily = 'inet' | 'bridge';
 
 /** An address as bytes: 4 for IPv4, 16 for IPv6 (text as `ip` takes it). */
 export function addressBytes(text: string): { family: number; bytes: Uint8Array } {
-  if (!text.includes(':')) return { family: AF_INET, bytes: Uint8Array.from(text.split('.').map(Number)) };
+  if (!text.includes(':')) return { family: AF_INET, bytes: new Uint8Array(text.split('.').map(Number)) };
   const [head, tail = ''] = text.split('::') as [string, string?];
   const groups = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
   const h = groups(head);
@@ -45,7 +45,7 @@ export function addressBytes(text: string): { family: number; bytes: Uint8Array 
 }
 
 function macBytes(mac: string): Uint8Array {
-  return Uint8Array.from(mac.split(':').map((x) => parseInt(x, 16)));
+  return new Uint8Array(mac.split(':').map((x) => parseInt(x, 16)));
 }
 
 /** Several netlink messages in one buffer, sent with one send() and answered with one ACK each. */
