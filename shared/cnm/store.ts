@@ -1,5 +1,6 @@
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import { sleepSync } from '../kernel/sleep.ts';
 
 /** The operator's store; a config's `dataDir` replaces it. */
 export const DEFAULT_DATA_DIR = '/var/lib/cni/cnm';
@@ -148,8 +149,6 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
 /**
  * Holds an exclusive lock file while fn runs. A lock whose holder died is taken over,
  * so a killed invocation never wedges the network.
@@ -166,7 +165,7 @@ export function withLock<T>(path: string, fn: () => T, timeoutMs = 30_000): T {
     if (Date.now() > deadline) {
       throw new CniError(ErrorCode.TryAgainLater, `lock ${path} is held by pid ${holder}`, 'another invocation is still working on this network; try again');
     }
-    Atomics.wait(sleeper, 0, 0, wait);
+    sleepSync(wait);
   }
   try {
     return fn();

@@ -1,12 +1,13 @@
 // The file calls of a plugin's hot path (the store, IPAM reservations, sysfs and procfs reads, stdin and
 // stdout), with node:fs's names and behaviour for the forms used here. Under Bun they go straight to libc:
-// evaluating node:fs costs a plugin ~0.9 ms of start-up, more than all its file calls together. Elsewhere (the
+// evaluating node:fs costs a plugin 1.1-1.4 ms of start-up, more than all its file calls together. Elsewhere (the
 // SEA build, unit tests under Node) they are node:fs's own.
 //
 // Errors carry node:fs's `code` ('ENOENT', 'EEXIST', ...) and message form ("ENOENT: no such file or directory,
 // open '/x'"), so callers test one thing whichever runtime they run on.
 import type * as NodeFs from 'node:fs';
 import { cString, errnoName, errnoText, fromUtf8, libc, utf8, type LibcHandle } from './libc.ts';
+import { sleepSync } from './sleep.ts';
 
 export interface FileStat {
   dev: number;
@@ -103,8 +104,6 @@ function readAll(c: LibcHandle, fd: number, what?: string): string {
   return fromUtf8(all);
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
 /**
  * Writes every byte. A descriptor its reader left non-blocking (a runtime's pipe) answers EAGAIN while the pipe is
  * full: waited out, 1 ms at a time, for up to 30 s.
@@ -119,7 +118,7 @@ function writeAll(c: LibcHandle, fd: number, bytes: Uint8Array): number {
       continue;
     }
     const e = c.errno();
-    if (e === EAGAIN && Date.now() < deadline) Atomics.wait(pause, 0, 0, 1);
+    if (e === EAGAIN && Date.now() < deadline) sleepSync(1);
     else if (e !== EINTR) throw new FsError(e, 'write');
   }
   return bytes.length;
@@ -145,7 +144,7 @@ export function readFileSync(file: string | number, encoding: 'utf8'): string {
 /** Writes all of the data to a descriptor; the byte count written. */
 export function writeSync(fd: number, data: string | Uint8Array): number {
   const c = libc();
-  if (!c) return typeof data === 'string' ? node().writeSync(fd, data) : node().writeSync(fd, data);
+  if (!c) return node().writeSync(fd, bytesOf(data));
   return writeAll(c, fd, bytesOf(data));
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, readlinkSync } from './fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import { sleepSync } from './sleep.ts';
 import { CommandError, run, runDetached } from './spawn.ts';
 
 /** Facts about the node's links read from /sys: no process needed. */
@@ -86,8 +87,6 @@ export function linkIndex(name: string, which: 'ifindex' | 'iflink' = 'ifindex')
   return n;
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
 /** Links whose deletion runs in a detached `ip`, not yet seen gone. */
 const deleting = new Set<string>();
 
@@ -111,8 +110,8 @@ export function deletionStarted(name: string): boolean {
 
 /**
  * Returns once every link startLinkDeletion() named is unlisted, polling /sys every 0.1 ms for the first 50 ms (the
- * kernel unlists a link ~2 ms after `ip` starts). A deletion that does not show within the timeout is done synchronously, so its
- * error is seen.
+ * kernel unlists a link ~2 ms after `ip` starts). A deletion that does not show within the timeout is done
+ * synchronously, so its error is seen.
  */
 export function settleLinkDeletions(timeoutMs = 3000): void {
   const started = Date.now();
@@ -124,7 +123,7 @@ export function settleLinkDeletions(timeoutMs = 3000): void {
         if (r.status !== 0 && linkExists(name)) throw new CommandError(['ip', 'link', 'del', name], r);
         break;
       }
-      Atomics.wait(pause, 0, 0, waited < 50 ? 0.1 : 5);
+      sleepSync(waited < 50 ? 0.1 : 5);
     }
     deleting.delete(name);
   }

@@ -9,6 +9,7 @@ import { IN_PROCESS_IPAM } from '../cnm/ipam.ts';
 import { networkPath } from '../cnm/paths.ts';
 import type { NetworkRecord } from '../cnm/records.ts';
 import { DEFAULT_DATA_DIR, readJson, removeFile, writeJsonAtomic } from '../cnm/store.ts';
+import { sleepSync } from '../kernel/sleep.ts';
 import { specDifferences, subnetAddresses } from './cluster.ts';
 import { overlayDriver } from './driver.ts';
 import { holdsLease, liveAgent, paths, readLocalNetwork, type AgentState, type LocalNetwork } from './local.ts';
@@ -16,7 +17,6 @@ import { parseOverlayConf, type OverlayConf } from './options.ts';
 
 /** How long a first ADD waits for the agent to lease a subnet: a create-if-absent txn and a few kernel calls. */
 const WAIT_MS = 15_000;
-const pause = new Int32Array(new SharedArrayBuffer(4));
 
 function noAgent(dataDir: string): CniError {
   return new CniError(ErrorCode.TryAgainLater, `no cnm agent is running on this node (data dir ${dataDir})`, 'start `cnm agent --etcd-endpoints URL --node-name NAME` (the DaemonSet in deploy/ runs it)');
@@ -50,7 +50,7 @@ function requestNetwork(dataDir: string, c: OverlayConf): LocalNetwork {
       const why = agent.etcdUp ? 'it has not answered' : 'it cannot reach etcd';
       throw new CniError(ErrorCode.TryAgainLater, `the cnm agent of node ${agent.node} holds no subnet of network ${net} yet: ${why}`, 'try again; the agent logs say more');
     }
-    Atomics.wait(pause, 0, 0, 20);
+    sleepSync(20);
   }
 }
 
