@@ -58,7 +58,7 @@ async function bundle(split) {
     outdir: dir,
     outExtension: { '.js': '.cjs' },
     bundle: true,
-    // Bun's FFI module exists only inside Bun; it is required lazily (shared/kernel/netlink/socket.ts).
+    // Bun's FFI module exists only inside Bun; it is required lazily (shared/kernel/libc.ts).
     external: ['bun:ffi'],
     plugins: split ? [splitPerExecutable()] : [],
     platform: 'node',

@@ -3,7 +3,7 @@ import type { Json } from '../cni/fields.ts';
 import type { IpConfig } from '../cni/result.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
 import { listNetworks } from '../cnm/inventory.ts';
-import type { NetworkRecord } from '../cnm/records.ts';
+import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { withLock } from '../cnm/store.ts';
 import { addrs, ipBatch, ipJson, type IpRoute } from '../kernel/iproute.ts';
 import { bridgePortFlag, deletionStarted, linkExists, startLinkDeletion, linkMac, linkMaster, linkMtu, readSysctl } from '../kernel/links.ts';
@@ -37,6 +37,11 @@ import { ifbName } from '../bandwidth/plan.ts';
 import { applyBandwidth, checkBandwidth, removeBandwidth } from '../bandwidth/apply.ts';
 
 const stateOf = endpointStateOf;
+
+/** The endpoint's host-side veth: as its record names it, else as prepare() names it. */
+function hostVethOf(ep: EndpointRecord): string {
+  return stateOf(ep).hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
+}
 
 /** The gateway of each family: what IPAM says, else the subnet's first address when the bridge must be one. */
 function gatewaysOf(ips: IpConfig[], o: BridgeOptions): { gateways: { 4?: string; 6?: string }; bridgeAddrs: string[] } {
@@ -204,13 +209,13 @@ export const bridgeDriver: Driver = {
   },
 
   beginLeave(_ctx, ep) {
-    const hostVeth = stateOf(ep).hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
+    const hostVeth = hostVethOf(ep);
     if (linkExists(hostVeth)) startLinkDeletion(hostVeth);
   },
 
   leave(_ctx, net, ep, sandbox) {
     const s = stateOf(ep);
-    const hostVeth = s.hostVeth ?? hostVethName(ep.network, ep.containerId, ep.ifname);
+    const hostVeth = hostVethOf(ep);
     removeBandwidth(ifbName(ep.network, ep.containerId, ep.ifname));
     if (deletionStarted(hostVeth) || linkExists(hostVeth)) {
       // The controller settles the deletion once the rest of the endpoint is released (settleLinkDeletions).

@@ -1,3 +1,4 @@
+import { utf8 } from '../kernel/libc.ts';
 import { CniError, ErrorCode, invalidEnv } from './errors.ts';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
@@ -31,7 +32,7 @@ const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateIfname(name: string): string | undefined {
   if (name === '') return 'is empty';
-  if (new TextEncoder().encode(name).length > 15) return 'is longer than 15 bytes';
+  if (utf8(name).length > 15) return 'is longer than 15 bytes';
   if (name === '.' || name === '..') return 'may not be "." or ".."';
   if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
   return undefined;

@@ -1,6 +1,7 @@
 import { run, CommandError, type RunResult } from './spawn.ts';
 import { NetlinkBatch, type NftFamily } from './netlink/message.ts';
-import { errnoText, netlinkAvailable, NetlinkSocket, NETLINK_NETFILTER } from './netlink/socket.ts';
+import { errnoText } from './libc.ts';
+import { netlinkAvailable, NetlinkSocket, NETLINK_NETFILTER } from './netlink/socket.ts';
 
 export interface NftTableRef {
   family: NftFamily;

@@ -5,8 +5,6 @@ import { CniError, ErrorCode } from '../../cni/errors.ts';
 import { cString, errnoText, libc, type LibcHandle } from '../libc.ts';
 import type { NetlinkBatch } from './message.ts';
 
-export { errnoText };
-
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0x80000;
