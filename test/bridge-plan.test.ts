@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseBridgeOptions, parsePortMappings } from '../shared/bridge/options.ts';
 import { addElementsScript, endpointElements, hostBatch, hostVethName, isolationRuleset, networkRuleset, removeElementsScript } from '../shared/bridge/plan.ts';
-import { podBatch } from '../shared/cnm/pod-plan.ts';
+import { podBatch, randomMac } from '../shared/cnm/pod-plan.ts';
 import { CniError } from '../shared/cni/errors.ts';
 
 const opts = (raw: object = {}) => parseBridgeOptions({ bridge: 'br0', ...raw });
@@ -49,6 +49,8 @@ test('the host veth name is stable for an attachment and fits an interface name'
   assert.is(a, hostVethName('pods', 'c1', 'eth0'));
   assert.is.not(a, hostVethName('pods', 'c1', 'eth1'));
   assert.ok(a.length <= 15 && a.startsWith('cnmv'));
+  // Pinned: a DEL after an upgrade must find the veth an older release named.
+  assert.is(a, 'cnmvea998d2651');
 });
 
 test('the host batch makes the pair with the pod end already in the pod, then the port, then the gateway', () => {
@@ -116,6 +118,17 @@ test('an ordinary pod adds no nft element; hostPorts go per family with create; 
   assert.is(rm[1], 'delete element inet cnm_pods hostports4 { tcp . 8080 }');
   assert.ok(rm.includes('delete element inet cnm_pods hostports4ip { 192.0.2.2 . udp . 53 }'));
   assert.not.ok(rm.some((l) => l.includes('subnets')), 'subnets stay with the network');
+});
+
+test('a random MAC is a locally administered unicast one, and they differ', () => {
+  const macs = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const mac = randomMac();
+    assert.match(mac, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    assert.is(parseInt(mac.slice(0, 2), 16) & 0x03, 0x02, mac);
+    macs.add(mac);
+  }
+  assert.is(macs.size, 200);
 });
 
 test.run();

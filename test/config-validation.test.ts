@@ -38,6 +38,8 @@ test('missing name or type is error 7', () => {
 test('a network name libcni would refuse is error 7', () => {
   assert.is(code(() => parseNetConf({ ...base, name: 'bad name' })), 7);
   assert.is(code(() => parseNetConf({ ...base, name: '-x' })), 7);
+  assert.is(code(() => parseNetConf({ ...base, name: '_x' })), 7);
+  for (const ok of ['0', 'a.b_c-d', 'Net9']) assert.is(parseNetConf({ ...base, name: ok }).name, ok);
 });
 
 test('ipam without a type is error 7 naming ipam', () => {
@@ -104,6 +106,11 @@ test('env validation: each bad variable is error 4', () => {
     { CNI_IFNAME: 'eth/0' },
     { CNI_IFNAME: 'eth:0' },
     { CNI_IFNAME: 'eth 0' },
+    { CNI_IFNAME: 'eth\t0' },
+    { CNI_IFNAME: 'eth\u00a00' },
+    { CNI_CONTAINERID: 'a/b' },
+    { CNI_CONTAINERID: '.hidden' },
+    { CNI_CONTAINERID: 'caf\u00e9' },
     { CNI_NETNS: undefined },
     { CNI_NETNS: 'relative/path' },
     { CNI_ARGS: 'novalue' },

@@ -4,7 +4,7 @@ import { canonicalIp, formatCidr, formatIp, parseCidr, parseIp } from '../shared
 
 test('IPv4 text round-trips, and malformed IPv4 is refused', () => {
   for (const t of ['0.0.0.0', '10.1.2.3', '255.255.255.255', '192.0.2.254']) assert.is(canonicalIp(t), t);
-  for (const t of ['256.1.1.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', '1.2.3.4/24', 'a.b.c.d', '']) assert.is(parseIp(t), undefined, t);
+  for (const t of ['256.1.1.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', '1.2.3.4/24', 'a.b.c.d', '', '1..2.3', '.1.2.3', '1.2.3.', '1.2.3.4 ', ' 1.2.3.4', '1.2.3.0004', '+1.2.3.4', '1.2.3.-4', '１.2.3.4']) assert.is(parseIp(t), undefined, t);
 });
 
 test('IPv6 text is written as RFC 5952 says', () => {
@@ -29,7 +29,9 @@ test('CIDR parsing masks host bits and knows the last address', () => {
   const v6 = parseCidr('fd00:1::5/120')!;
   assert.is(formatCidr(v6), 'fd00:1::/120');
   assert.is(formatIp(6, v6.last), 'fd00:1::ff');
-  for (const t of ['10.0.0.0/33', '10.0.0.0', 'fd00::/129', '10.0.0.0/x']) assert.is(parseCidr(t), undefined, t);
+  for (const t of ['10.0.0.0/33', '10.0.0.0', 'fd00::/129', '10.0.0.0/x', '10.0.0.0/', '10.0.0.0/0024', '10.0.0.0/ 8', '10.0.0.0/+8', '10.0.0.0/8.0']) assert.is(parseCidr(t), undefined, t);
+  assert.is(formatCidr(parseCidr('10.0.0.0/008')!), '10.0.0.0/8');
+  assert.is(formatCidr(parseCidr('0.0.0.0/0')!), '0.0.0.0/0');
 });
 
 test.run();

@@ -22,11 +22,13 @@ const MAX_BURST_BITS = 2 ** 32 * 8;
  * `runtimeConfig.bandwidth` (the `bandwidth` capability). Undefined when nothing is shaped.
  */
 export function parseBandwidth(options: Json, runtime: Json): Bandwidth | undefined {
-  const topLevel = KEYS.some((k) => options[k] !== undefined && options[k] !== null);
+  let topLevel = false;
+  for (const k of KEYS) if (options[k] !== undefined && options[k] !== null) topLevel = true;
   const where = topLevel ? '' : 'runtimeConfig.bandwidth.';
   const source: Json | undefined = topLevel ? options : optObject(runtime, 'bandwidth', 'runtimeConfig.');
   if (!source) return undefined;
-  const [ingressRate, ingressBurst, egressRate, egressBurst] = KEYS.map((k) => optInt(source, k, 0, Number.MAX_SAFE_INTEGER, where) ?? 0) as [number, number, number, number];
+  const field = (k: (typeof KEYS)[number]) => optInt(source, k, 0, Number.MAX_SAFE_INTEGER, where) ?? 0;
+  const [ingressRate, ingressBurst, egressRate, egressBurst] = [field('ingressRate'), field('ingressBurst'), field('egressRate'), field('egressBurst')];
   direction(where, 'ingress', ingressRate, ingressBurst);
   direction(where, 'egress', egressRate, egressBurst);
   if (ingressRate === 0 && egressRate === 0) return undefined;

@@ -31,7 +31,6 @@ import { checkHostPorts, checkNewNetwork } from './preflight.ts';
 import { bridgeNetworkDrift, bridgesLock, createBridgeBatch, endpointStateOf, ensureBridgeNetwork, optionsOf, syncIsolation, type BridgeEndpointState } from './network.ts';
 import { applyEndpoint } from './apply.ts';
 import { podRoutes, randomMac, requestedMac } from '../cnm/pod-plan.ts';
-import { randomBytes } from '../cnm/names.ts';
 import { parseBandwidth } from '../bandwidth/options.ts';
 import { ifbName } from '../bandwidth/plan.ts';
 import { applyBandwidth, checkBandwidth, removeBandwidth } from '../bandwidth/apply.ts';
@@ -139,7 +138,7 @@ export const bridgeDriver: Driver = {
     checkHostPorts(ctx.dataDir, ep.containerId, ep.ifname, portMappings);
     const state: BridgeEndpointState = {
       hostVeth: hostVethName(net.name, ep.containerId, ep.ifname),
-      mac: requestedMac(ctx.attachment) ?? randomMac(randomBytes(6)),
+      mac: requestedMac(ctx.attachment) ?? randomMac(),
       portMappings,
     };
     const bandwidth = parseBandwidth(ctx.network.options, ctx.attachment.runtime);
@@ -153,8 +152,11 @@ export const bridgeDriver: Driver = {
     const { gateways, bridgeAddrs } = gatewaysOf(addressing.ips, o);
 
     // Gateways the pool named were checked when the network was made; only one IPAM names late is checked here.
-    const known = new Set(net.subnets.map((x) => x.gateway));
-    const foreign = bridgeAddrs.every((a) => known.has(a.split('/')[0])) ? [] : foreignBridgeAddrs(o, bridgeAddrs);
+    const known = new Set<string | undefined>();
+    for (const x of net.subnets) known.add(x.gateway);
+    let allKnown = true;
+    for (const a of bridgeAddrs) if (!known.has(a.split('/')[0])) allKnown = false;
+    const foreign = allKnown ? [] : foreignBridgeAddrs(o, bridgeAddrs);
     if (o.isGateway) {
       const fwd: Record<string, string> = {};
       if (gateways[4] && readSysctl('net.ipv4.ip_forward') !== '1') fwd['net.ipv4.ip_forward'] = '1';

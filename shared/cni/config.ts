@@ -1,5 +1,5 @@
 import { CniError, ErrorCode, invalidConfig } from './errors.ts';
-import { asObject, optBool, optObject, optString, optStringArray, type Json } from './fields.ts';
+import { asObject, isCniName, optBool, optObject, optString, optStringArray, type Json } from './fields.ts';
 import { parseResult, type Dns, type Result } from './result.ts';
 import { IMPLICIT_VERSION, requireSupportedVersion, type CniVersion } from './version.ts';
 
@@ -34,9 +34,6 @@ export interface NetConf {
   raw: Json;
 }
 
-/** Network names libcni accepts. */
-export const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 export function decodeJson(text: string): Json {
   let v: unknown;
   try {
@@ -60,7 +57,7 @@ export function parseNetConf(raw: Json): NetConf {
   const cniVersion = requireSupportedVersion(peekVersion(raw));
   const name = optString(raw, 'name');
   if (!name) throw invalidConfig('network config has no "name"', 'every network config names its network');
-  if (!NETWORK_NAME.test(name)) {
+  if (!isCniName(name)) {
     throw invalidConfig(`network name ${JSON.stringify(name)} is invalid`, 'use letters, digits, "_", "." and "-", starting with a letter or digit');
   }
   const type = optString(raw, 'type');
@@ -114,7 +111,8 @@ function parseDns(dns: Json): Dns {
 const GC_KEYS = ['cni.dev/valid-attachments', 'cni.dev/attachments'] as const;
 
 function gcAttachments(raw: Json): Attachment[] {
-  const key = GC_KEYS.find((k) => raw[k] !== undefined && raw[k] !== null);
+  let key: string | undefined;
+  for (const k of GC_KEYS) if (raw[k] !== undefined && raw[k] !== null) key ??= k;
   if (!key) return [];
   const v = raw[key];
   if (!Array.isArray(v)) throw invalidConfig(`${key} must be an array of {containerID, ifname}`);

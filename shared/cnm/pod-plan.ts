@@ -5,10 +5,18 @@ import { familyOf } from '../ipam/ip.ts';
 import type { AttachmentSpec } from './requests.ts';
 
 /** A locally administered unicast MAC. */
-export function randomMac(bytes: Uint8Array): string {
-  const b = [...bytes.slice(0, 6)];
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+/**
+ * A random locally administered unicast MAC. Math.random, not Web Crypto: a MAC needs to be unlikely to repeat,
+ * not to be unguessable (libnetwork derives its MACs from the IP), and Web Crypto's first call costs ~0.1 ms.
+ */
+export function randomMac(): string {
+  let mac = '';
+  for (let i = 0; i < 6; i++) {
+    let b = Math.floor(Math.random() * 256);
+    if (i === 0) b = (b & 0xfe) | 0x02;
+    mac += (i ? ':' : '') + (b < 16 ? '0' : '') + b.toString(16);
+  }
+  return mac;
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -16,7 +24,9 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** A MAC the runtime asks for (runtimeConfig.mac, the `mac` capability, or CNI_ARGS MAC=). */
 export function requestedMac(att: AttachmentSpec): string | undefined {
   const fromRuntime = att.runtime.mac;
-  const mac = (typeof fromRuntime === 'string' ? fromRuntime : att.labels.find(([k]) => k === 'MAC')?.[1])?.toLowerCase();
+  let mac = typeof fromRuntime === 'string' ? fromRuntime : undefined;
+  if (mac === undefined) for (const [k, v] of att.labels) if (k === 'MAC') mac ??= v;
+  mac = mac?.toLowerCase();
   if (mac === undefined) return undefined;
   if (!MAC.test(mac) || parseInt(mac.slice(0, 2), 16) & 1) throw invalidConfig(`MAC ${JSON.stringify(mac)} is not a unicast MAC address`);
   return mac;

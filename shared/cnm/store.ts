@@ -1,4 +1,4 @@
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from '../kernel/fs.ts';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileIfExists, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { sleepSync } from '../kernel/sleep.ts';
 
@@ -78,9 +78,8 @@ export function overwrite(path: string, content: string): void {
 /** The text of a file, or undefined when it does not exist. */
 export function readText(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileIfExists(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw storeError(path, err);
   }
 }

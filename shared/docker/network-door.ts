@@ -10,7 +10,7 @@ import { NetworkController } from '../cnm/controller.ts';
 import type { Driver } from '../cnm/driver.ts';
 import type { Ipam, Pool } from '../cnm/ipam.ts';
 import { listEndpoints } from '../cnm/inventory.ts';
-import { randomBytes, shortHash } from '../cnm/names.ts';
+import { shortHash } from '../cnm/names.ts';
 import { randomMac } from '../cnm/pod-plan.ts';
 import { removeNetwork } from '../cnm/removal.ts';
 import { noAttachment, type AttachmentSpec, type NetworkSpec } from '../cnm/requests.ts';
@@ -181,7 +181,7 @@ export class NetworkDoor {
     if (this.driver.usesIpam && addresses.length === 0) throw invalidConfig(`endpoint ${req.EndpointID} comes with no address`, 'give the network an IPAM driver with a pool');
     // Like libnetwork's bridge and macvlan drivers: a MAC chosen here when Docker names none.
     const chooses = !given.MacAddress && ['bridge', 'macvlan', 'overlay'].includes(this.driver.name);
-    const mac = given.MacAddress || (chooses ? randomMac(randomBytes(6)) : undefined);
+    const mac = given.MacAddress || (chooses ? randomMac() : undefined);
     const ep: DoorEndpoint = { networkId: req.NetworkID, addresses, srcName: `cnmsrc${shortHash(req.EndpointID).slice(0, 9)}`, ...(mac ? { mac } : {}) };
     try {
       writeJsonAtomic(this.endpointFile(req.EndpointID), ep);

@@ -4,7 +4,7 @@
 // ADD writes), and each container's address comes from that subnet through the same in-process cnm-host-local
 // reservations the node's pods use. Docker's own IPAM must stay out of it: the network is created with
 // `--ipam-driver null`, and CreateEndpoint answers with the address.
-import { NETWORK_NAME } from '../cni/config.ts';
+import { isCniName } from '../cni/fields.ts';
 import { invalidConfig } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
 import { IN_PROCESS_IPAM, InProcessIpam, type Pool } from '../cnm/ipam.ts';
@@ -20,7 +20,7 @@ const NULL_IPAM_POOL = '0.0.0.0/0';
 export function overlayNetwork(networkId: string, options: Json, ipv4: IpamData[], ipv6: IpamData[], dataDir: string): { name: string; options: Json; pool: Pool } {
   const { name: given, ...keys } = options;
   const name = given === undefined ? networkId.slice(0, 12) : given;
-  if (typeof name !== 'string' || !NETWORK_NAME.test(name)) throw invalidConfig(`-o name=${String(name)} is not a network name`, 'letters, digits, _ . - (the pods\' conflist name)');
+  if (typeof name !== 'string' || !isCniName(name)) throw invalidConfig(`-o name=${String(name)} is not a network name`, 'letters, digits, _ . - (the pods\' conflist name)');
   const conf = parseOverlayConf(name, keys);
   if (ipv6.length > 0) throw invalidConfig(`overlay network ${name} is IPv4 only`, 'create it without --ipv6');
   const local = leasedNetwork(dataDir, conf);

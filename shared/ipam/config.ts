@@ -33,23 +33,28 @@ export function parseHostLocalConf(ipam: Json): HostLocalConf {
   const rawSets = optArray(ipam, 'ranges', 'ipam.');
   let sets: RangeSet[];
   if (rawSets && rawSets.length > 0) {
-    sets = rawSets.map((rawSet, i) => {
+    sets = [];
+    for (let i = 0; i < rawSets.length; i++) {
+      const rawSet = rawSets[i];
       const field = `ipam.ranges[${i}]`;
       if (!Array.isArray(rawSet) || rawSet.length === 0) throw invalidConfig(`${field} must be a non-empty array of ranges`);
-      const ranges = rawSet.map((r, j) => parseRange(asObject(r, `${field}[${j}]`), `${field}[${j}]`));
+      const ranges: Range[] = [];
+      for (let j = 0; j < rawSet.length; j++) ranges.push(parseRange(asObject(rawSet[j], `${field}[${j}]`), `${field}[${j}]`));
       const family = ranges[0]!.subnet.family;
       for (const r of ranges) {
         if (r.subnet.family !== family) throw invalidConfig(`${r.field} mixes IPv${r.subnet.family} into an IPv${family} range set`, 'put IPv4 and IPv6 ranges in separate range sets');
       }
-      return { index: i, family, ranges };
-    });
+      sets.push({ index: i, family, ranges });
+    }
   } else if (ipam.subnet !== undefined) {
     sets = [{ index: 0, family: 4, ranges: [parseRange(ipam, 'ipam')] }];
     sets[0]!.family = sets[0]!.ranges[0]!.subnet.family;
   } else {
     throw invalidConfig('ipam has neither "ranges" nor "subnet"', 'give ranges: [[{"subnet": "10.22.0.0/16"}]]');
   }
-  rejectOverlaps(sets.flatMap((s) => s.ranges));
+  const all: Range[] = [];
+  for (const s of sets) all.push(...s.ranges);
+  rejectOverlaps(all);
   const conf: HostLocalConf = { ranges: sets, routes: parseRoutes(ipam) };
   conf.dataDir = optString(ipam, 'dataDir', 'ipam.');
   conf.resolvConf = optString(ipam, 'resolvConf', 'ipam.');

@@ -24,14 +24,44 @@ export interface Cidr {
 let ipAddress: typeof IpAddress | undefined;
 const lib = (): typeof IpAddress => (ipAddress ??= require('ip-address') as typeof IpAddress);
 
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+/** Dotted-quad IPv4 as a number: four decimal octets (0-255, no leading zeros), or undefined. */
+function parseIpv4(text: string): number | undefined {
+  let value = 0;
+  let octet = -1;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || octet > 255) return undefined;
+      value = value * 256 + octet;
+      if (++dots > 4) return undefined;
+      octet = -1;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (octet === 0) return undefined;
+      octet = (octet < 0 ? 0 : octet * 10) + c - 48;
+      if (++digits > 3) return undefined;
+    } else return undefined;
+  }
+  return dots === 4 ? value : undefined;
+}
+
+/** One to three ASCII digits as a number, or undefined. */
+function smallDecimal(text: string): number | undefined {
+  if (text.length < 1 || text.length > 3) return undefined;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    n = n * 10 + c - 48;
+  }
+  return n;
+}
 
 export function parseIp(text: string): Ip | undefined {
-  if (IPV4.test(text)) {
-    const [a, b, c, d] = text.split('.').map(Number) as [number, number, number, number];
-    return { family: 4, value: BigInt(((a << 24) >>> 0) + (b << 16) + (c << 8) + d) };
-  }
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) return { family: 4, value: BigInt(v4) };
   if (!text.includes(':') || text.includes('/') || text.includes('%')) return undefined;
   const { Address6 } = lib();
   if (!Address6.isValid(text)) return undefined;
@@ -44,8 +74,8 @@ export function parseCidr(text: string): Cidr | undefined {
   if (slash < 0) return undefined;
   const ip = parseIp(text.slice(0, slash));
   const prefixText = text.slice(slash + 1);
-  if (!ip || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
+  const prefix = smallDecimal(prefixText);
+  if (!ip || prefix === undefined) return undefined;
   const bits = ip.family === 4 ? 32 : 128;
   if (prefix > bits) return undefined;
   const hostMask = (1n << BigInt(bits - prefix)) - 1n;

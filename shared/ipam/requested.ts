@@ -11,5 +11,7 @@ export function requestedIps(att: AttachmentSpec): string[] {
   if (Array.isArray(fromArgs)) out.push(...fromArgs.filter((x): x is string => typeof x === 'string'));
   const fromRuntime = att.runtime.ips;
   if (Array.isArray(fromRuntime)) out.push(...fromRuntime.filter((x): x is string => typeof x === 'string'));
-  return [...new Set(out.map((ip) => ip.split('/')[0]!.trim()))];
+  const unique = new Set<string>();
+  for (const ip of out) unique.add(ip.split('/')[0]!.trim());
+  return [...unique];
 }

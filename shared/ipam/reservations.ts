@@ -114,10 +114,15 @@ export class Reservations {
     let ri = 0;
     let v = set.ranges[0]!.start;
     if (last) {
-      const idx = set.ranges.findIndex((r) => inRange(r, last));
-      if (idx >= 0) [ri, v] = [idx, last.value + 1n];
+      for (let i = 0; i < set.ranges.length; i++) {
+        if (inRange(set.ranges[i]!, last)) {
+          [ri, v] = [i, last.value + 1n];
+          break;
+        }
+      }
     }
-    const total = set.ranges.reduce((n, r) => n + (r.end - r.start + 1n), 0n);
+    let total = 0n;
+    for (const r of set.ranges) total += r.end - r.start + 1n;
     const owner = ownerText(att);
     for (let tried = 0n; tried < total; tried++) {
       let range = set.ranges[ri]!;

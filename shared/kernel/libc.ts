@@ -31,7 +31,7 @@ export interface Libc {
 
 interface BunFfi {
   dlopen(lib: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: Libc };
-  ptr(buf: Uint8Array): Pointer;
+  ptr(buf: Uint8Array, byteOffset?: number): Pointer;
   read: { i32(p: Pointer, offset?: number): number };
 }
 

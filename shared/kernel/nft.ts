@@ -21,11 +21,14 @@ export function nftTablesExist(tables: NftTableRef[]): boolean[] {
     for (const t of tables) batch.getNftTable(t.family, t.name);
     const sock = NetlinkSocket.open(undefined, NETLINK_NETFILTER);
     try {
-      return sock.errnos(batch).map((errno, i) => {
-        if (errno === 0) return true;
-        if (errno === ENOENT) return false;
-        throw new Error(`asking netfilter for table ${tables[i]!.family} ${tables[i]!.name}: ${errnoText(errno)}`);
-      });
+      const errnos = sock.errnos(batch);
+      const exist: boolean[] = [];
+      for (let i = 0; i < errnos.length; i++) {
+        const errno = errnos[i]!;
+        if (errno !== 0 && errno !== ENOENT) throw new Error(`asking netfilter for table ${tables[i]!.family} ${tables[i]!.name}: ${errnoText(errno)}`);
+        exist.push(errno === 0);
+      }
+      return exist;
     } finally {
       sock.close();
     }

@@ -37,8 +37,13 @@ const resolved = new Map<string, string>();
 export function which(tool: string): string {
   let found = resolved.get(tool);
   if (found) return found;
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH];
-  found = dirs.map((d) => `${d}/${tool}`).find((p) => existsSync(p)) ?? tool;
+  for (const dir of [...(process.env.PATH ?? '').split(':'), ...SEARCH]) {
+    if (dir && existsSync(`${dir}/${tool}`)) {
+      found = `${dir}/${tool}`;
+      break;
+    }
+  }
+  found ??= tool;
   resolved.set(tool, found);
   return found;
 }

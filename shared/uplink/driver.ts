@@ -4,7 +4,6 @@ import { lap } from '../cni/timing.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
 import { listNetworks } from '../cnm/inventory.ts';
 import { podBatch, randomMac, requestedMac } from '../cnm/pod-plan.ts';
-import { randomBytes } from '../cnm/names.ts';
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
 import { addrs, ipBatch, ipJson, routes, type IpLink } from '../kernel/iproute.ts';
 import { linkExists, linkUp } from '../kernel/links.ts';
@@ -114,7 +113,7 @@ export function uplinkDriver(kind: UplinkKind): Driver {
     },
 
     prepare(ctx) {
-      const state: UplinkEndpointState = kind === 'macvlan' ? { mac: requestedMac(ctx.attachment) ?? randomMac(randomBytes(6)) } : {};
+      const state: UplinkEndpointState = kind === 'macvlan' ? { mac: requestedMac(ctx.attachment) ?? randomMac() } : {};
       return state as unknown as Json;
     },
 

@@ -24,6 +24,10 @@ export function netlinkAvailable(): boolean {
   return load() !== null;
 }
 
+/** Where replies are read, one for every batch: a fresh 64 KiB each costs its zeroing. */
+const replyBuffer = new Uint8Array(65536);
+const replyView = new DataView(replyBuffer.buffer);
+
 /** An rtnetlink socket in the node's namespace or in a pod's. */
 export class NetlinkSocket {
   private constructor(
@@ -65,8 +69,9 @@ export class NetlinkSocket {
   /** Sends a batch and reads one ACK per message; the first refusal is thrown, naming its message. */
   run(batch: NetlinkBatch): void {
     const errnos = this.errnos(batch);
-    const seq = errnos.findIndex((e) => e !== 0);
-    if (seq >= 0) throw new CniError(ErrorCode.KernelFailure, `netlink ${batch.what[seq] ?? `message ${seq}`}: ${errnoText(errnos[seq]!)}`);
+    let seq = 0;
+    while (seq < errnos.length && errnos[seq] === 0) seq++;
+    if (seq < errnos.length) throw new CniError(ErrorCode.KernelFailure, `netlink ${batch.what[seq] ?? `message ${seq}`}: ${errnoText(errnos[seq]!)}`);
   }
 
   /**
@@ -77,9 +82,10 @@ export class NetlinkSocket {
     const { libc, ptr } = load()!;
     const out = batch.bytes;
     if (Number(libc.send(this.fd, ptr(out), out.length, 0)) !== out.length) throw new CniError(ErrorCode.KernelFailure, 'netlink send failed');
-    const buf = new Uint8Array(65536);
-    const dv = new DataView(buf.buffer);
-    const result = new Array<number>(batch.count).fill(0);
+    const buf = replyBuffer;
+    const dv = replyView;
+    const result: number[] = [];
+    for (let i = 0; i < batch.count; i++) result.push(0);
     let acked = 0;
     while (acked < batch.count) {
       const n = Number(libc.recv(this.fd, ptr(buf), buf.length, 0));

@@ -8,7 +8,6 @@ import { listDir, readJson, removeFile, writeJsonAtomic } from '../../cnm/store.
 import { endpointDir } from '../../cnm/paths.ts';
 import type { EndpointRecord } from '../../cnm/records.ts';
 import { randomMac } from '../../cnm/pod-plan.ts';
-import { randomBytes } from '../../cnm/names.ts';
 import { cidrsOverlap, keys, specDifferences, subnetCandidates, type EndpointSummary, type NetworkSpec, type SubnetLease } from '../cluster.ts';
 import { paths, vxlanName, type AgentState, type LocalNetwork, type Persisted } from '../local.ts';
 import { nodeRuleset, nodeTable, peerEntry } from '../plan.ts';
@@ -301,7 +300,7 @@ export class Agent {
   private macOf(net: string): string {
     let mac = this.persisted.macs[net];
     if (!mac) {
-      mac = randomMac(randomBytes(6));
+      mac = randomMac();
       this.persisted.macs[net] = mac;
       writeJsonAtomic(paths.persisted(this.o.dataDir), this.persisted);
     }
