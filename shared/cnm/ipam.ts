@@ -1,12 +1,7 @@
 import type { Json } from '../cni/fields.ts';
 import type { Result } from '../cni/result.ts';
-import type { HostLocal } from '../ipam/host-local.ts';
+import { HostLocal } from '../ipam/host-local.ts';
 import type { Attachment } from './requests.ts';
-
-/** Loaded only when a network uses it: ip-address alone costs ~3.5 ms of start-up under Bun. */
-function hostLocalModule(): typeof import('../ipam/host-local.ts') {
-  return require('../ipam/host-local.ts');
-}
 
 export type Pool = Array<{ subnet: string; gateway?: string }>;
 
@@ -47,11 +42,12 @@ export class InProcessIpam implements Ipam {
   ) {}
 
   /**
-   * Loaded and parsed on first use, not when the controller is made: a DEL starts deleting the pod's link before
-   * it needs its addresses, and module and config cost ~0.6 ms.
+   * Parsed on first use, not when the controller is made: a DEL starts deleting the pod's link before it needs
+   * its addresses. (A static import: a require() of the module cost its namespace copy, ~0.15 ms, measured; the
+   * module's own top level is constants, and ip-address is required only for IPv6 text.)
    */
   get hl(): HostLocal {
-    return (this.hostLocal ??= new (hostLocalModule().HostLocal)(this.ipam, this.network, this.dataDir));
+    return (this.hostLocal ??= new HostLocal(this.ipam, this.network, this.dataDir));
   }
 
   get dir(): string {
