@@ -1,5 +1,6 @@
 // The CNI front door of the model: one invocation (env + stdin, parsed by the skeleton) becomes the model's
 // requests, and the model's answers become CNI's. The model itself never sees env or stdin.
+import { RemoteIpam, parseRemoteIpamConf } from '../remote/ipam.ts';
 import { NetworkController } from '../cnm/controller.ts';
 import type { Driver } from '../cnm/driver.ts';
 import { IN_PROCESS_IPAM, InProcessIpam, REMOTE_IPAM, type Ipam, type Pool } from '../cnm/ipam.ts';
@@ -38,7 +39,6 @@ export function openIpam(inv: Invocation, dataDir: string): Ipam | undefined {
     return new InProcessIpam(conf.ipam, conf.name, dataDir, requestedIps(attachmentOf(inv)));
   }
   if (conf.ipam.type === REMOTE_IPAM) {
-    const { RemoteIpam, parseRemoteIpamConf } = require('../remote/ipam.ts') as typeof import('../remote/ipam.ts');
     return new RemoteIpam(parseRemoteIpamConf(conf.ipam), conf.name, dataDir, inv.log);
   }
   return new ExecIpam(conf.ipam.type, inv.env, JSON.stringify(conf.raw));

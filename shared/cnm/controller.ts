@@ -14,6 +14,7 @@ import { lap } from '../cni/timing.ts';
 import { listDir, readJson, removeFile, sweepTemps, withLock, writeJsonAtomic } from './store.ts';
 import { discoveryOf, type Discovery } from '../discovery/options.ts';
 import { endpointNames } from '../discovery/names.ts';
+import * as discoveryHooks from '../discovery/endpoint.ts';
 
 /**
  * The entry point of every call from either door: maps one request onto the CNM objects of the network it
@@ -158,14 +159,14 @@ export class NetworkController {
       ep.interfaces = joined.interfaces;
       ep.ips = (addressed?.ips ?? []).map((ip): IpConfig => (index >= 0 ? { ...ip, interface: index } : { ...ip })).concat(joined.ips ?? []);
       ep.routes = [...(addressed?.routes ?? []), ...(joined.routes ?? [])];
-      const dns = discovery ? discoveryHooks().discoveryDns(discovery, ep.ips, conf.dns) : pickDns(conf.dns, addressed?.dns);
+      const dns = discovery ? discoveryHooks.discoveryDns(discovery, ep.ips, conf.dns) : pickDns(conf.dns, addressed?.dns);
       if (dns) ep.dns = dns;
       if (joined.mac) ep.mac = joined.mac;
       ep.driverState = { ...ep.driverState, ...joined.driverState };
       ep.state = 'ready';
       writeJsonAtomic(file, ep);
       lap('store');
-      if (discovery) discoveryHooks().joined(discovery, this.ctx.dataDir, net, this.ipam, this.log);
+      if (discovery) discoveryHooks.joined(discovery, this.ctx.dataDir, net, this.ipam, this.log);
     } catch (err) {
       this.undo(ep, net, sandbox, created);
       throw err;
@@ -221,7 +222,7 @@ export class NetworkController {
 
   private leftDiscovery(net: NetworkRecord): void {
     const discovery: Discovery | undefined = discoveryOf(net.options);
-    if (discovery) discoveryHooks().left(discovery, this.ctx.dataDir, net, this.ipam);
+    if (discovery) discoveryHooks.left(discovery, this.ctx.dataDir, net, this.ipam);
   }
 
   check(): void {
@@ -259,7 +260,7 @@ export class NetworkController {
       this.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
       this.teardown(ep, net);
     }
-    this.ipam?.gc(net && discoveryOf(net.options)?.vip ? [...valid, ...discoveryHooks().vipAttachments(this.ctx.dataDir, net.name)] : valid);
+    this.ipam?.gc(net && discoveryOf(net.options)?.vip ? [...valid, ...discoveryHooks.vipAttachments(this.ctx.dataDir, net.name)] : valid);
   }
 
   status(): void {
@@ -267,11 +268,6 @@ export class NetworkController {
     this.driver.status(this.ctx, net);
     this.ipam?.status();
   }
-}
-
-/** Service discovery's part of the lifecycle, evaluated only for networks that have it. */
-function discoveryHooks(): typeof import('../discovery/endpoint.ts') {
-  return require('../discovery/endpoint.ts');
 }
 
 function pickDns(fromConf: Dns | undefined, fromIpam: Dns | undefined): Dns | undefined {

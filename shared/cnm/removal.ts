@@ -1,3 +1,4 @@
+import { releaseRemotePool } from '../remote/ipam.ts';
 import { rmSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Log } from '../cni/log.ts';
@@ -23,7 +24,7 @@ export function removeNetwork(dataDir: string, name: string, driverFor: (name: s
       throw new CniError(ErrorCode.InvalidConfig, `network ${name} still has ${endpoints.length} endpoint(s): ${endpoints.map((e) => `${e.containerId}/${e.ifname}`).join(', ')}`, 'DEL those pods first');
     }
     driverFor(net.driver).deleteNetwork(operatorContext(dataDir, name, log), net);
-    if (net.ipamType === REMOTE_IPAM) (require('../remote/ipam.ts') as typeof import('../remote/ipam.ts')).releaseRemotePool(dataDir, name, log);
+    if (net.ipamType === REMOTE_IPAM) releaseRemotePool(dataDir, name, log);
     if (net.ipamDir) rmSync(net.ipamDir, { recursive: true, force: true });
     rmSync(endpointDir(dataDir, name), { recursive: true, force: true });
     removeFile(networkPath(dataDir, name));

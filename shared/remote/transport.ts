@@ -1,6 +1,8 @@
 // One HTTP/1.1 POST over a unix (or tcp) socket, synchronously: the CNM core is synchronous, as libnetwork's
 // driver interface is. Under Bun the socket is libc's, through FFI (a call costs well under a millisecond);
 // elsewhere (the SEA build) node:http runs in a worker thread while this thread waits on it.
+import * as ffi from './ffi-socket.ts';
+import { post as workerPost } from './worker-post.ts';
 import type { PluginAddress } from './discovery.ts';
 import { PLUGIN_MEDIA_TYPE } from './protocol.ts';
 
@@ -59,7 +61,6 @@ export function parseResponse(raw: Buffer, ended: boolean): HttpReply | undefine
 
 /** POSTs `body` to `path`; throws TransportError when no whole answer came within timeoutMs. */
 export function postSync(address: PluginAddress, path: string, body: string, timeoutMs: number): HttpReply {
-  const ffi = require('./ffi-socket.ts') as typeof import('./ffi-socket.ts');
   if (ffi.available()) return ffi.post(address, requestBytes(path, body, address.kind === 'tcp' ? `${address.host}:${address.port}` : ''), timeoutMs);
-  return (require('./worker-post.ts') as typeof import('./worker-post.ts')).post(address, path, body, timeoutMs);
+  return workerPost(address, path, body, timeoutMs);
 }
