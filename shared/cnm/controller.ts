@@ -101,6 +101,8 @@ export class NetworkController {
     if (net.driver !== this.driver.name) {
       throw invalidConfig(`network ${net.name} already exists with driver ${net.driver}, not ${this.driver.name}`, `remove it first with "cnm network rm ${net.name}" or pick another name`);
     }
+    // The common case, the same options in the same order, in one comparison instead of two per key.
+    if (JSON.stringify(net.options) === JSON.stringify(options)) return net;
     const changed = Object.keys({ ...net.options, ...options }).filter((k) => JSON.stringify(net.options[k]) !== JSON.stringify(options[k]));
     if (changed.length > 0) {
       throw invalidConfig(`network ${net.name} already exists with other ${changed.join(', ')}`, `a network's options are fixed once created: remove it with "cnm network rm ${net.name}" when it has no endpoints, or use another name`);

@@ -1,7 +1,7 @@
 import { readFileSync } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Attachment } from '../cni/config.ts';
-import { createExclusive, ensureDir, listDir, overwrite, readText, removeFile, sweepTemps } from '../cnm/store.ts';
+import { createExclusive, listDir, overwrite, readText, removeFile, sweepTemps } from '../cnm/store.ts';
 import { canonicalIp, formatIp, parseIp, type Ip } from './ip.ts';
 import { capacity, describeSet, type RangeSet } from './config.ts';
 
@@ -79,7 +79,6 @@ export class Reservations {
       if (!set) throw new CniError(ErrorCode.InvalidConfig, `requested IP ${text} is in none of the ranges (${sets.map(describeSet).join('; ')})`);
       return { ip, set };
     });
-    ensureDir(`${this.dir}/attachments`);
     overwrite(this.indexPath(att), JSON.stringify({ state: 'pending', ips: [] } satisfies AttachmentIndex));
     const got: Allocation[] = [];
     try {
