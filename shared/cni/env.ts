@@ -29,7 +29,6 @@ const REQUIRED: Record<Command, EnvKey[]> = {
   VERSION: [],
 };
 
-
 export function validateIfname(name: string): string | undefined {
   if (name === '') return 'is empty';
   if (utf8(name).length > 15) return 'is longer than 15 bytes';

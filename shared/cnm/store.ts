@@ -40,6 +40,8 @@ function inDir<T>(dir: string, write: () => T): T {
     return write();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // Made again even when this process made it before: a daemon outlives a removed network's directories.
+    ensured.delete(dir);
     ensureDir(dir);
     return write();
   }

@@ -30,6 +30,7 @@ function parseIpv4(text: string): number | undefined {
   let octet = -1;
   let digits = 0;
   let dots = 0;
+  // One step past the end, read as a '.', closes the last octet.
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 46;
     if (c === 46) {

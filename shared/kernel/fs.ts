@@ -85,7 +85,8 @@ function ffiOpen(c: LibcHandle, path: string, flags: number, mode: number): numb
 }
 
 /** One buffer for every read: a fresh 4 KiB + 8 KiB pair per file cost ~25 µs an ADD's dozen reads (measured). */
-let readBuffer = new Uint8Array(16384);
+const READ_BUFFER_SIZE = 16384;
+let readBuffer = new Uint8Array(READ_BUFFER_SIZE);
 
 function readAll(c: LibcHandle, fd: number, what?: string): string {
   let total = 0;
@@ -100,7 +101,10 @@ function readAll(c: LibcHandle, fd: number, what?: string): string {
     if (n === 0) break;
     total += n;
   }
-  return fromUtf8(readBuffer.subarray(0, total));
+  const text = fromUtf8(readBuffer.subarray(0, total));
+  // A daemon that once read a large file does not keep its size for good.
+  if (readBuffer.length > 4 * READ_BUFFER_SIZE) readBuffer = new Uint8Array(READ_BUFFER_SIZE);
+  return text;
 }
 
 /**
