@@ -2,20 +2,15 @@
 import { invalidConfig } from '../cni/errors.ts';
 import type { IpConfig, Route } from '../cni/result.ts';
 import { familyOf } from '../ipam/ip.ts';
+import { hexByte, randomBytes } from './names.ts';
 import type { AttachmentSpec } from './requests.ts';
 
-/** A locally administered unicast MAC. */
-/**
- * A random locally administered unicast MAC. Math.random, not Web Crypto: a MAC needs to be unlikely to repeat,
- * not to be unguessable (libnetwork derives its MACs from the IP), and Web Crypto's first call costs ~0.1 ms.
- */
+/** A random locally administered unicast MAC. */
 export function randomMac(): string {
-  let mac = '';
-  for (let i = 0; i < 6; i++) {
-    let b = Math.floor(Math.random() * 256);
-    if (i === 0) b = (b & 0xfe) | 0x02;
-    mac += (i ? ':' : '') + (b < 16 ? '0' : '') + b.toString(16);
-  }
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  let mac = hexByte(b[0]);
+  for (let i = 1; i < 6; i++) mac += `:${hexByte(b[i]!)}`;
   return mac;
 }
 

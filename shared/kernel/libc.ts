@@ -26,6 +26,7 @@ export interface Libc {
   access(path: Pointer, mode: number): number;
   readlink(path: Pointer, buf: Pointer, len: number): Size;
   statx(dirfd: number, path: Pointer, flags: number, mask: number, buf: Pointer): number;
+  getrandom(buf: Pointer, len: number, flags: number): Size;
   __errno_location(): Pointer;
 }
 
@@ -64,6 +65,7 @@ const SYMBOLS = {
   access: { args: ['ptr', i32], returns: i32 },
   readlink: { args: ['ptr', 'ptr', 'u64'], returns: 'i64' },
   statx: { args: [i32, 'ptr', i32, 'u32', 'ptr'], returns: i32 },
+  getrandom: { args: ['ptr', 'u64', 'u32'], returns: 'i64' },
   __errno_location: { args: [], returns: 'ptr' },
 };
 
