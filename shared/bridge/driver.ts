@@ -152,10 +152,10 @@ export const bridgeDriver: Driver = {
     const { gateways, bridgeAddrs } = gatewaysOf(addressing.ips, o);
 
     // Gateways the pool named were checked when the network was made; only one IPAM names late is checked here.
-    const known = new Set<string | undefined>();
-    for (const x of net.subnets) known.add(x.gateway);
+    const known: Array<string | undefined> = [];
+    for (const x of net.subnets) known.push(x.gateway);
     let allKnown = true;
-    for (const a of bridgeAddrs) if (!known.has(a.split('/')[0])) allKnown = false;
+    for (const a of bridgeAddrs) if (!known.includes(a.split('/')[0])) allKnown = false;
     const foreign = allKnown ? [] : foreignBridgeAddrs(o, bridgeAddrs);
     if (o.isGateway) {
       const fwd: Record<string, string> = {};

@@ -88,8 +88,8 @@ function gatewayAddrs(net: NetworkRecord, o: BridgeOptions): string[] {
 
 function forwardingSysctls(net: NetworkRecord, o: BridgeOptions): string[] {
   if (!o.isGateway) return [];
-  const families = new Set(net.subnets.map((s) => parseCidr(s.subnet)?.family));
-  return [...(families.has(4) ? ['net.ipv4.ip_forward'] : []), ...(families.has(6) ? ['net.ipv6.conf.all.forwarding'] : [])];
+  const families = net.subnets.map((s) => parseCidr(s.subnet)?.family);
+  return [...(families.includes(4) ? ['net.ipv4.ip_forward'] : []), ...(families.includes(6) ? ['net.ipv6.conf.all.forwarding'] : [])];
 }
 
 function tablesOf(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions, kind: BridgeKind): { network: NftTableRef[]; isolation: NftTableRef[] } {

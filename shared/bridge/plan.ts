@@ -147,7 +147,8 @@ export function endpointElements(network: string, o: BridgeOptions, ips: string[
   const addrs = ips.map((a) => a.split('/')[0]!);
   const v4 = addrs.filter((a) => familyOf(a) === 4);
   const v6 = addrs.filter((a) => familyOf(a) === 6);
-  const newSubnets = [...new Set(ips.map(subnetOf))].filter((s) => !knownSubnets.includes(s));
+  const newSubnets: string[] = [];
+  for (const s of ips.map(subnetOf)) if (!knownSubnets.includes(s) && !newSubnets.includes(s)) newSubnets.push(s);
   const el: EndpointElements = { table: tableName(network), newSubnets, maps: [] };
   for (const p of ports) {
     const hostFamily = p.hostIP ? familyOf(p.hostIP) : undefined;

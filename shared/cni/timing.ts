@@ -5,27 +5,27 @@ import { writeSync } from '../kernel/fs.ts';
  * lap to a phase, and report() writes one line to stderr. Off, a lap costs one comparison.
  */
 const on = process.env.CNM_TIMING === '1';
-const phases = new Map<string, number>();
+const phases: Record<string, number> = {};
 let last = 0;
 
 export function startTiming(): void {
   if (!on) return;
   // performance.now() counts from process start: what came before this call is start-up.
   last = performance.now();
-  phases.set('startup', last);
+  phases.startup = last;
 }
 
 export function lap(phase: string): void {
   if (!on) return;
   const now = performance.now();
-  phases.set(phase, (phases.get(phase) ?? 0) + now - last);
+  phases[phase] = (phases[phase] ?? 0) + now - last;
   last = now;
 }
 
 export function reportTiming(command: string): void {
   if (!on) return;
   const total = performance.now();
-  const parts = [...phases].map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ');
+  const parts = Object.entries(phases).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ');
   try {
     writeSync(2, `cnm-timing ${command} total=${total.toFixed(2)} ${parts}\n`);
   } catch {

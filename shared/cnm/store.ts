@@ -19,16 +19,17 @@ function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-const ensured = new Set<string>();
+/** Directories this process made or found (a handful: a list, not a Set, spares a plugin the Set's first use). */
+const ensured: string[] = [];
 
 export function ensureDir(path: string): void {
-  if (ensured.has(path)) return;
+  if (ensured.includes(path)) return;
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw storeError(path, err);
   }
-  ensured.add(path);
+  ensured.push(path);
 }
 
 /**
@@ -41,7 +42,8 @@ function inDir<T>(dir: string, write: () => T): T {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     // Made again even when this process made it before: a daemon outlives a removed network's directories.
-    ensured.delete(dir);
+    const known = ensured.indexOf(dir);
+    if (known >= 0) ensured.splice(known, 1);
     ensureDir(dir);
     return write();
   }

@@ -11,7 +11,10 @@ export function requestedIps(att: AttachmentSpec): string[] {
   if (Array.isArray(fromArgs)) out.push(...fromArgs.filter((x): x is string => typeof x === 'string'));
   const fromRuntime = att.runtime.ips;
   if (Array.isArray(fromRuntime)) out.push(...fromRuntime.filter((x): x is string => typeof x === 'string'));
-  const unique = new Set<string>();
-  for (const ip of out) unique.add(ip.split('/')[0]!.trim());
-  return [...unique];
+  const unique: string[] = [];
+  for (const ip of out) {
+    const address = ip.split('/')[0]!.trim();
+    if (!unique.includes(address)) unique.push(address);
+  }
+  return unique;
 }

@@ -5,6 +5,7 @@
 //
 // Errors carry node:fs's `code` ('ENOENT', 'EEXIST', ...) and message form ("ENOENT: no such file or directory,
 // open '/x'"), so callers test one thing whichever runtime they run on.
+import { u16le, u32le } from './bytes.ts';
 import type * as NodeFs from 'node:fs';
 import { cString, errnoName, errnoText, fromUtf8, libc, utf8, type LibcHandle } from './libc.ts';
 import { sleepSync } from './sleep.ts';
@@ -292,12 +293,11 @@ export function readdirSync(path: string): string[] {
   const names: string[] = [];
   try {
     const buf = new Uint8Array(32768);
-    const view = new DataView(buf.buffer);
     for (;;) {
       const n = retrying(c, () => c.libc.getdents64(fd, c.ptr(buf), buf.length), 'scandir', path);
       if (n === 0) break;
       // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name NUL-terminated.
-      for (let off = 0; off < n; off += view.getUint16(off + 16, true)) {
+      for (let off = 0; off < n; off += u16le(buf, off + 16)) {
         const end = buf.indexOf(0, off + 19);
         const name = fromUtf8(buf.subarray(off + 19, end));
         if (name !== '.' && name !== '..') names.push(name);
@@ -324,12 +324,7 @@ export function rmSync(path: string, options: { recursive?: boolean; force?: boo
 
 /** Where statx answers, one for every call. */
 const statxBuffer = new Uint8Array(256);
-
-/** A little-endian u32 of the statx answer (by hand: a DataView and BigInt cost their first use, ~40 µs). */
-function u32At(off: number): number {
-  const b = statxBuffer;
-  return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
-}
+const u32At = (off: number) => u32le(statxBuffer, off);
 
 /** stat(2) of a path, following symbolic links. */
 export function statSync(path: string): FileStat {
@@ -338,7 +333,7 @@ export function statSync(path: string): FileStat {
   const p = cString(path);
   check(c, c.libc.statx(AT_FDCWD, c.ptr(p), 0, STATX_BASIC_STATS, c.ptr(statxBuffer)), 'stat', path);
   // struct statx: stx_mode u16 at 28, stx_ino u64 at 32, stx_size u64 at 40, stx_dev_major/minor u32 at 136/140.
-  const mode = statxBuffer[28]! | (statxBuffer[29]! << 8);
+  const mode = u16le(statxBuffer, 28);
   const major = u32At(136);
   const minor = u32At(140);
   const type = mode & S_IFMT;

@@ -88,7 +88,7 @@ export function linkIndex(name: string, which: 'ifindex' | 'iflink' = 'ifindex')
 }
 
 /** Links whose deletion runs in a detached `ip`, not yet seen gone. */
-const deleting = new Set<string>();
+const deleting: string[] = [];
 
 /**
  * Starts deleting a node link and returns at once; settleLinkDeletions() waits until it is gone from the node's
@@ -98,14 +98,14 @@ const deleting = new Set<string>();
  * `ip` process starts while the caller goes on with its other work.
  */
 export function startLinkDeletion(name: string): void {
-  if (deleting.has(name)) return;
+  if (deleting.includes(name)) return;
   runDetached('ip', ['link', 'del', name]);
-  deleting.add(name);
+  deleting.push(name);
 }
 
 /** Whether startLinkDeletion() was asked for this link and the link has not been seen gone yet. */
 export function deletionStarted(name: string): boolean {
-  return deleting.has(name);
+  return deleting.includes(name);
 }
 
 /**
@@ -115,7 +115,7 @@ export function deletionStarted(name: string): boolean {
  */
 export function settleLinkDeletions(timeoutMs = 3000): void {
   const started = Date.now();
-  for (const name of deleting) {
+  for (const name of deleting.splice(0)) {
     while (linkExists(name)) {
       const waited = Date.now() - started;
       if (waited > timeoutMs) {
@@ -125,6 +125,5 @@ export function settleLinkDeletions(timeoutMs = 3000): void {
       }
       sleepSync(waited < 50 ? 0.1 : 5);
     }
-    deleting.delete(name);
   }
 }

@@ -1,3 +1,4 @@
+import { fromUtf8 } from './libc.ts';
 import { existsSync } from './fs.ts';
 
 /** The slice of Bun's API we use; present only when compiled with Bun. */
@@ -32,10 +33,10 @@ export class CommandError extends Error {
 
 /** Tool locations: a runtime's PATH may lack the sbin directories. */
 const SEARCH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-const resolved = new Map<string, string>();
+const resolved: Record<string, string> = {};
 
 export function which(tool: string): string {
-  let found = resolved.get(tool);
+  let found = resolved[tool];
   if (found) return found;
   for (const dir of [...(process.env.PATH ?? '').split(':'), ...SEARCH]) {
     if (dir && existsSync(`${dir}/${tool}`)) {
@@ -44,11 +45,9 @@ export function which(tool: string): string {
     }
   }
   found ??= tool;
-  resolved.set(tool, found);
+  resolved[tool] = found;
   return found;
 }
-
-const decoder = new TextDecoder();
 
 /** Runs a program with an argument array (never a shell), through the runtime's cheapest spawn. */
 export function run(tool: string, args: string[], input?: string, env?: Record<string, string>): RunResult {
@@ -61,7 +60,7 @@ export function run(tool: string, args: string[], input?: string, env?: Record<s
       stderr: 'pipe',
       ...(env ? { env } : {}),
     });
-    return { status: r.exitCode ?? 128, stdout: decoder.decode(r.stdout), stderr: decoder.decode(r.stderr) };
+    return { status: r.exitCode ?? 128, stdout: fromUtf8(r.stdout), stderr: fromUtf8(r.stderr) };
   }
   // node:child_process only off Bun: evaluating it costs a Bun plugin ~0.5 ms of start-up.
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');

@@ -1,6 +1,7 @@
 // rtnetlink messages, built as bytes: what `ip` would send, without starting `ip`. Pure (no sockets), so the
 // encoding is unit-tested anywhere; socket.ts sends them.
 
+import { putU16le, putU32le } from '../bytes.ts';
 export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, NEWROUTE: 24 } as const;
 export const NLM_F = { REQUEST: 0x1, ACK: 0x4, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
 export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28 } as const;
@@ -51,7 +52,6 @@ function macBytes(mac: string): Uint8Array {
 /** Several netlink messages in one buffer, sent with one send() and answered with one ACK each. */
 export class NetlinkBatch {
   private buf = new Uint8Array(8192);
-  private dv = new DataView(this.buf.buffer);
   private off = 0;
   private open: number[] = [];
   private seq = 0;
@@ -68,14 +68,14 @@ export class NetlinkBatch {
   }
 
   private u8(v: number) {
-    this.dv.setUint8(this.off++, v);
+    this.buf[this.off++] = v;
   }
   private u16(v: number) {
-    this.dv.setUint16(this.off, v, true);
+    putU16le(this.buf, this.off, v);
     this.off += 2;
   }
   private u32(v: number) {
-    this.dv.setUint32(this.off, v, true);
+    putU32le(this.buf, this.off, v);
     this.off += 4;
   }
   private align() {
@@ -97,7 +97,7 @@ export class NetlinkBatch {
   }
   private end() {
     const start = this.open.pop()!;
-    this.dv.setUint32(start, this.off - start, true);
+    putU32le(this.buf, start, this.off - start);
     this.align();
   }
   private attr(type: number, body: () => void) {
@@ -105,7 +105,7 @@ export class NetlinkBatch {
     this.u16(0);
     this.u16(type);
     body();
-    this.dv.setUint16(start, this.off - start, true);
+    putU16le(this.buf, start, this.off - start);
     this.align();
   }
   private str(type: number, s: string) {

@@ -2,6 +2,7 @@
 // where an `ip` process costs ~3. Only under Bun; elsewhere (the SEA build) available() is false and callers
 // use iproute2.
 import { CniError, ErrorCode } from '../../cni/errors.ts';
+import { i32le, u16le, u32le } from '../bytes.ts';
 import { cString, errnoText, libc, type LibcHandle } from '../libc.ts';
 import type { NetlinkBatch } from './message.ts';
 
@@ -25,8 +26,7 @@ export function netlinkAvailable(): boolean {
 }
 
 /** Where replies are read, one for every batch: a fresh 64 KiB each costs its zeroing. */
-const replyBuffer = new Uint8Array(65536);
-const replyView = new DataView(replyBuffer.buffer);
+let replyBuffer: Uint8Array | undefined;
 
 /** An rtnetlink socket in the node's namespace or in a pod's. */
 export class NetlinkSocket {
@@ -82,8 +82,7 @@ export class NetlinkSocket {
     const { libc, ptr } = load()!;
     const out = batch.bytes;
     if (Number(libc.send(this.fd, ptr(out), out.length, 0)) !== out.length) throw new CniError(ErrorCode.KernelFailure, 'netlink send failed');
-    const buf = replyBuffer;
-    const dv = replyView;
+    const buf = (replyBuffer ??= new Uint8Array(65536));
     const result: number[] = [];
     for (let i = 0; i < batch.count; i++) result.push(0);
     let acked = 0;
@@ -91,11 +90,11 @@ export class NetlinkSocket {
       const n = Number(libc.recv(this.fd, ptr(buf), buf.length, 0));
       if (n <= 0) throw new CniError(ErrorCode.KernelFailure, 'netlink recv failed');
       for (let off = 0; off + 16 <= n; ) {
-        const len = dv.getUint32(off, true);
-        if (dv.getUint16(off + 4, true) === NLMSG_ERROR) {
+        const len = u32le(buf, off);
+        if (u16le(buf, off + 4) === NLMSG_ERROR) {
           acked++;
-          const seq = dv.getUint32(off + 8, true); // the ACK carries the request's sequence number
-          if (seq < result.length) result[seq] = -dv.getInt32(off + 16, true);
+          const seq = u32le(buf, off + 8); // the ACK carries the request's sequence number
+          if (seq < result.length) result[seq] = -i32le(buf, off + 16);
         }
         if (len < 16) break;
         off += (len + 3) & ~3;
