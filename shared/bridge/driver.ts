@@ -1,6 +1,6 @@
 import { CniError, ErrorCode, inStep, step } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
-import type { IpConfig } from '../cni/result.ts';
+import type { IpConfig, Route } from '../cni/result.ts';
 import type { Driver, DriverContext, JoinInfo } from '../cnm/driver.ts';
 import { listNetworks } from '../cnm/inventory.ts';
 import type { EndpointRecord, NetworkRecord } from '../cnm/records.ts';
@@ -36,6 +36,19 @@ import { ifbName } from '../bandwidth/plan.ts';
 import { applyBandwidth, checkBandwidth, removeBandwidth } from '../bandwidth/apply.ts';
 
 const stateOf = endpointStateOf;
+
+// Loops, not map and filter, on the ADD and DEL paths: their first call costs a compile (see shared/cni/result.ts).
+function addressesOf(ips: IpConfig[]): string[] {
+  const out: string[] = [];
+  for (const ip of ips) out.push(ip.address);
+  return out;
+}
+
+function subnetsOf(net: NetworkRecord): string[] {
+  const out: string[] = [];
+  for (const x of net.subnets) out.push(x.subnet);
+  return out;
+}
 
 /** The endpoint's host-side veth: as its record names it, else as prepare() names it. */
 function hostVethOf(ep: EndpointRecord): string {
@@ -177,7 +190,9 @@ export const bridgeDriver: Driver = {
       gatewayAddrs: bridgeAddrs,
     };
     const pod = { ifname: ep.ifname, ips: addressing.ips, routes: addressing.routes, enabledad: o.enabledad, gateways, defaultRoute: o.isDefaultGateway };
-    applyEndpoint(host, pod, foreign.map((a) => `addr del ${a} dev ${o.bridge}`));
+    const removeForeign: string[] = [];
+    for (const a of foreign) removeForeign.push(`addr del ${a} dev ${o.bridge}`);
+    applyEndpoint(host, pod, removeForeign);
     if (o.vlan) runOk('bridge', ['-batch', '-'], vlanBatch(s.hostVeth, o.vlan).join('\n') + '\n');
     const ifb = ifbName(net.name, ep.containerId, ep.ifname);
     if (s.bandwidth) {
@@ -185,7 +200,7 @@ export const bridgeDriver: Driver = {
       lap('bandwidth');
     }
 
-    const script = addElementsScript(endpointElements(net.name, o, addressing.ips.map((i) => i.address), net.subnets.map((x) => x.subnet), s.portMappings, s.hostVeth, s.mac));
+    const script = addElementsScript(endpointElements(net.name, o, addressesOf(addressing.ips), subnetsOf(net), s.portMappings, s.hostVeth, s.mac));
     if (script) {
       const r = nftTry(script);
       if (r.status !== 0) {
@@ -194,7 +209,14 @@ export const bridgeDriver: Driver = {
       }
     }
     lap('nft');
-    const defaults = podRoutes(pod).filter((r) => r.dst === '0.0.0.0/0' || r.dst === '::/0').filter((r) => !addressing.routes.some((x) => x.dst === r.dst));
+    // Default routes the plugin adds itself, unless IPAM gave one.
+    const defaults: Route[] = [];
+    for (const r of podRoutes(pod)) {
+      if (r.dst !== '0.0.0.0/0' && r.dst !== '::/0') continue;
+      let fromIpam = false;
+      for (const x of addressing.routes) fromIpam ||= x.dst === r.dst;
+      if (!fromIpam) defaults.push(r);
+    }
     const interfaces = [
       { name: o.bridge, mac: linkMac(o.bridge) ?? '' },
       { name: s.hostVeth, mac: linkMac(s.hostVeth) ?? '' },
@@ -230,7 +252,7 @@ export const bridgeDriver: Driver = {
       if (own) ipBatch([`link del ${ep.ifname}`], sandbox.netns);
     }
     if (!net) return;
-    const el = endpointElements(net.name, optionsOf(net), ep.ips.map((i) => i.address), [], s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
+    const el = endpointElements(net.name, optionsOf(net), addressesOf(ep.ips), [], s.portMappings ?? [], hostVeth, s.mac ?? '00:00:00:00:00:00');
     if (ep.ips.length === 0 && s.portMappings?.length) {
       // An ADD killed before it recorded its addresses: its hostPorts are still ours (no other endpoint may
       // map a port a record holds), so they go by key.

@@ -88,8 +88,14 @@ function gatewayAddrs(net: NetworkRecord, o: BridgeOptions): string[] {
 
 function forwardingSysctls(net: NetworkRecord, o: BridgeOptions): string[] {
   if (!o.isGateway) return [];
-  const families = net.subnets.map((s) => parseCidr(s.subnet)?.family);
-  return [...(families.includes(4) ? ['net.ipv4.ip_forward'] : []), ...(families.includes(6) ? ['net.ipv6.conf.all.forwarding'] : [])];
+  let v4 = false;
+  let v6 = false;
+  for (const s of net.subnets) {
+    const family = parseCidr(s.subnet)?.family;
+    v4 ||= family === 4;
+    v6 ||= family === 6;
+  }
+  return [...(v4 ? ['net.ipv4.ip_forward'] : []), ...(v6 ? ['net.ipv6.conf.all.forwarding'] : [])];
 }
 
 function tablesOf(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions, kind: BridgeKind): { network: NftTableRef[]; isolation: NftTableRef[] } {
@@ -111,6 +117,19 @@ interface Drift {
   sysctlsOff: string[];
 }
 
+// Loops, not filter: on the ADD path its first call costs a compile (see shared/cni/result.ts).
+function missing(tables: NftTableRef[], present: boolean[]): NftTableRef[] {
+  const out: NftTableRef[] = [];
+  for (let i = 0; i < tables.length; i++) if (!present[i]) out.push(tables[i]!);
+  return out;
+}
+
+function sysctlsOff(keys: string[]): string[] {
+  const off: string[] = [];
+  for (const k of keys) if (readSysctl(k) !== '1') off.push(k);
+  return off;
+}
+
 function survey(ctx: DriverContext, net: NetworkRecord, kind: BridgeKind): Drift {
   const o = optionsOf(net);
   const bridgeMissing = !linkExists(o.bridge);
@@ -120,9 +139,9 @@ function survey(ctx: DriverContext, net: NetworkRecord, kind: BridgeKind): Drift
     bridgeMissing,
     bridgeMacBorrowed: !bridgeMissing && net.state.createdBridge === true && macAssignType(o.bridge) !== MAC_SET,
     bridgeDown: !bridgeMissing && !linkUp(o.bridge),
-    tablesMissing: tables.network.filter((_, i) => !present[i]),
+    tablesMissing: missing(tables.network, present),
     isolationMissing: kind.isolated && !present[present.length - 1],
-    sysctlsOff: forwardingSysctls(net, o).filter((k) => readSysctl(k) !== '1'),
+    sysctlsOff: sysctlsOff(forwardingSysctls(net, o)),
   };
 }
 

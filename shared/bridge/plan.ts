@@ -144,11 +144,16 @@ export function subnetOf(address: string): string {
 }
 
 export function endpointElements(network: string, o: BridgeOptions, ips: string[], knownSubnets: string[], ports: PortMapping[], hostVeth: string, mac: string): EndpointElements {
-  const addrs = ips.map((a) => a.split('/')[0]!);
-  const v4 = addrs.filter((a) => familyOf(a) === 4);
-  const v6 = addrs.filter((a) => familyOf(a) === 6);
+  // Loops, not map and filter: on the ADD and DEL paths their first call costs a compile (see shared/cni/result.ts).
+  const v4: string[] = [];
+  const v6: string[] = [];
   const newSubnets: string[] = [];
-  for (const s of ips.map(subnetOf)) if (!knownSubnets.includes(s) && !newSubnets.includes(s)) newSubnets.push(s);
+  for (const ip of ips) {
+    const addr = ip.split('/')[0]!;
+    (familyOf(addr) === 4 ? v4 : v6).push(addr);
+    const s = subnetOf(ip);
+    if (!knownSubnets.includes(s) && !newSubnets.includes(s)) newSubnets.push(s);
+  }
   const el: EndpointElements = { table: tableName(network), newSubnets, maps: [] };
   for (const p of ports) {
     const hostFamily = p.hostIP ? familyOf(p.hostIP) : undefined;
@@ -180,7 +185,8 @@ export function hostPortKeys(ports: PortMapping[]): Array<{ map: string; key: st
 
 /** Adds an endpoint's elements; `create` makes a hostPort another pod holds fail instead of being taken over. */
 export function addElementsScript(el: EndpointElements): string {
-  const lines = el.newSubnets.map((s) => `add element inet ${el.table} subnets${familyOf(s)} { ${s} }`);
+  const lines: string[] = [];
+  for (const s of el.newSubnets) lines.push(`add element inet ${el.table} subnets${familyOf(s)} { ${s} }`);
   for (const m of el.maps) lines.push(`${m.value ? 'create' : 'add'} element ${m.family} ${el.table} ${m.map} { ${m.key}${m.value ? ` : ${m.value}` : ''} }`);
   return lines.length ? lines.join('\n') + '\n' : '';
 }

@@ -23,10 +23,10 @@ export function requireSupportedVersion(v: string): CniVersion {
 
 /** Compares dotted versions numerically: negative when a < b. */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
+  const pa = a.split('.');
+  const pb = b.split('.');
   for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    const d = Number(pa[i] ?? 0) - Number(pb[i] ?? 0);
     if (d !== 0) return d;
   }
   return 0;

@@ -159,7 +159,9 @@ export class NetworkController {
       const joined = step(`attaching ${env.containerId}/${env.ifname} to network ${conf.name}`, () => this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] }));
       const index = joined.addressedInterface;
       ep.interfaces = joined.interfaces;
-      ep.ips = (addressed?.ips ?? []).map((ip): IpConfig => (index >= 0 ? { ...ip, interface: index } : { ...ip })).concat(joined.ips ?? []);
+      ep.ips = [];
+      for (const ip of addressed?.ips ?? []) ep.ips.push(index >= 0 ? { ...ip, interface: index } : { ...ip });
+      ep.ips.push(...(joined.ips ?? []));
       ep.routes = [...(addressed?.routes ?? []), ...(joined.routes ?? [])];
       const dns = discovery ? discoveryHooks.discoveryDns(discovery, ep.ips, conf.dns) : pickDns(conf.dns, addressed?.dns);
       if (dns) ep.dns = dns;

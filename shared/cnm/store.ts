@@ -129,7 +129,10 @@ export function removeFile(path: string): void {
 /** Names in a directory (not the staging dir); none when it does not exist. */
 export function listDir(path: string): string[] {
   try {
-    return readdirSync(path).filter((n) => n !== '.tmp');
+    const names = readdirSync(path);
+    const staging = names.indexOf('.tmp');
+    if (staging >= 0) names.splice(staging, 1);
+    return names;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw storeError(path, err);

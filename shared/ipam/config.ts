@@ -108,14 +108,16 @@ function rejectOverlaps(ranges: Range[]): void {
 
 function parseRoutes(ipam: Json): Route[] {
   const raw = optArray(ipam, 'routes', 'ipam.') ?? [];
-  return raw.map((r, i) => {
-    const o = asObject(r, `ipam.routes[${i}]`);
+  const routes: Route[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const o = asObject(raw[i], `ipam.routes[${i}]`);
     const dst = optString(o, 'dst', `ipam.routes[${i}].`);
     if (!dst || !parseCidr(dst)) throw invalidConfig(`ipam.routes[${i}].dst ${JSON.stringify(dst ?? '')} is not a CIDR`);
     const gw = optString(o, 'gw', `ipam.routes[${i}].`);
     if (gw !== undefined && !parseIp(gw)) throw invalidConfig(`ipam.routes[${i}].gw ${JSON.stringify(gw)} is not an IP address`);
-    return gw ? { dst, gw } : { dst };
-  });
+    routes.push(gw ? { dst, gw } : { dst });
+  }
+  return routes;
 }
 
 /** Size of a range set, minus its gateways: how many attachments it can serve. */

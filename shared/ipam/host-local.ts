@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from '../kernel/fs.ts';
 import type { Attachment } from '../cni/config.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Json } from '../cni/fields.ts';
-import type { Dns, Result } from '../cni/result.ts';
+import type { Dns, IpConfig, Result, Route } from '../cni/result.ts';
 import { capacity, describeSet, parseHostLocalConf, type HostLocalConf } from './config.ts';
 import { formatCidr, formatIp } from './ip.ts';
 import { Reservations } from './reservations.ts';
@@ -24,11 +24,12 @@ export class HostLocal {
 
   allocate(att: Attachment, requested: string[]): Result {
     const got = this.reservations.allocate(att, this.conf.ranges, requested);
-    const result: Result = {
-      cniVersion: '1.1.0',
-      ips: got.map((a) => ({ address: `${a.ip}/${a.prefix}`, ...(a.gateway ? { gateway: a.gateway } : {}) })),
-      routes: this.conf.routes.map((r) => ({ ...r })),
-    };
+    // Loops, not map: on the ADD path its first call costs a compile (see shared/cni/result.ts).
+    const ips: IpConfig[] = [];
+    for (const a of got) ips.push({ address: `${a.ip}/${a.prefix}`, ...(a.gateway ? { gateway: a.gateway } : {}) });
+    const routes: Route[] = [];
+    for (const r of this.conf.routes) routes.push({ ...r });
+    const result: Result = { cniVersion: '1.1.0', ips, routes };
     const dns = this.conf.resolvConf ? readResolvConf(this.conf.resolvConf) : undefined;
     if (dns) result.dns = dns;
     return result;

@@ -72,18 +72,21 @@ export class Reservations {
     if (readIndex(this.indexPath(att))) {
       throw new CniError(ErrorCode.InvalidConfig, `container ${att.containerID} ifname ${att.ifname} already holds addresses in ${this.dir}`, 'DEL the attachment before adding it again');
     }
-    const wanted = requested.map((text) => {
+    // Loops, not map and filter: on the ADD path their first call costs a compile (see shared/cni/result.ts).
+    const wanted: Array<{ ip: Ip; set: RangeSet }> = [];
+    for (const text of requested) {
       const ip = parseIp(text);
       if (!ip) throw new CniError(ErrorCode.InvalidConfig, `requested IP ${JSON.stringify(text)} is not an IP address`);
       const set = sets.find((s) => s.ranges.some((r) => inRange(r, ip)));
       if (!set) throw new CniError(ErrorCode.InvalidConfig, `requested IP ${text} is in none of the ranges (${sets.map(describeSet).join('; ')})`);
-      return { ip, set };
-    });
+      wanted.push({ ip, set });
+    }
     overwrite(this.indexPath(att), JSON.stringify({ state: 'pending', ips: [] } satisfies AttachmentIndex));
     const got: Allocation[] = [];
     try {
       for (const set of sets) {
-        const asked = wanted.filter((w) => w.set === set);
+        const asked: typeof wanted = [];
+        for (const w of wanted) if (w.set === set) asked.push(w);
         if (asked.length > 1) throw new CniError(ErrorCode.InvalidConfig, `more than one requested IP falls in range set ${describeSet(set)}`);
         got.push(asked.length ? this.reserveRequested(att, set, asked[0]!.ip) : this.reserveNext(att, set));
       }
@@ -92,7 +95,9 @@ export class Reservations {
       removeFile(this.indexPath(att));
       throw err;
     }
-    overwrite(this.indexPath(att), JSON.stringify({ state: 'done', ips: got.map((a) => a.ip) } satisfies AttachmentIndex));
+    const ips: string[] = [];
+    for (const a of got) ips.push(a.ip);
+    overwrite(this.indexPath(att), JSON.stringify({ state: 'done', ips } satisfies AttachmentIndex));
     return got;
   }
 

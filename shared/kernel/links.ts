@@ -68,7 +68,7 @@ export function linkUp(name: string): boolean {
 
 export function readSysctl(key: string): string | undefined {
   try {
-    return readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8').trim();
+    return readFileSync(`/proc/sys/${key.split('.').join('/')}`, 'utf8').trim();
   } catch {
     return undefined;
   }

@@ -31,7 +31,12 @@ export type NftFamily = 'inet' | 'bridge';
 
 /** An address as bytes: 4 for IPv4, 16 for IPv6 (text as `ip` takes it). */
 export function addressBytes(text: string): { family: number; bytes: Uint8Array } {
-  if (!text.includes(':')) return { family: AF_INET, bytes: new Uint8Array(text.split('.').map(Number)) };
+  if (!text.includes(':')) {
+    const bytes = new Uint8Array(4);
+    const parts = text.split('.');
+    for (let i = 0; i < 4; i++) bytes[i] = Number(parts[i]);
+    return { family: AF_INET, bytes };
+  }
   const [head, tail = ''] = text.split('::') as [string, string?];
   const groups = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
   const h = groups(head);
@@ -46,7 +51,10 @@ export function addressBytes(text: string): { family: number; bytes: Uint8Array 
 }
 
 function macBytes(mac: string): Uint8Array {
-  return new Uint8Array(mac.split(':').map((x) => parseInt(x, 16)));
+  const parts = mac.split(':');
+  const bytes = new Uint8Array(parts.length);
+  for (let i = 0; i < parts.length; i++) bytes[i] = parseInt(parts[i]!, 16);
+  return bytes;
 }
 
 /** Several netlink messages in one buffer, sent with one send() and answered with one ACK each. */
