@@ -1,7 +1,6 @@
 // The one compiled executable: every plugin is a hard link to it, and it runs the plugin named by the
 // name it was started under. Each plugin module is required only when chosen, so an invocation evaluates
 // just its own code.
-import { writeSync } from '../shared/kernel/fs.ts';
 
 /** Executable names, as installed in CNI_PATH, and the module each runs (plugins/names.ts lists them). */
 const EXECUTABLES: Record<string, () => unknown> = {
@@ -36,6 +35,8 @@ if (invoked === 'cnm') {
   // used. One that still awaits something (no code yet) runs on as usual.
   if (process.exitCode !== undefined) process.exit();
 } else {
-  writeSync(2, `cnm-cni: started as "${invoked}", which is none of ${Object.keys(EXECUTABLES).join(', ')}\n`);
+  // node:fs only on this path: the FFI-backed shared/kernel/fs.ts would be a second copy of the one the plugin
+  // modules carry, made on every start (~8 heap blocks, measured).
+  (require('node:fs') as typeof import('node:fs')).writeSync(2, `cnm-cni: started as "${invoked}", which is none of ${Object.keys(EXECUTABLES).join(', ')}\n`);
   process.exitCode = 2;
 }
