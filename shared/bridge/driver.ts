@@ -28,7 +28,7 @@ import {
   type HostSide,
 } from './plan.ts';
 import { checkHostPorts, checkNewNetwork } from './preflight.ts';
-import { bridgeNetworkDrift, bridgesLock, createBridgeBatch, endpointStateOf, ensureBridgeNetwork, optionsOf, syncIsolation, type BridgeEndpointState } from './network.ts';
+import { addressesOf, bridgeNetworkDrift, bridgesLock, createBridgeBatch, endpointStateOf, ensureBridgeNetwork, optionsOf, subnetsOf, syncIsolation, type BridgeEndpointState } from './network.ts';
 import { applyEndpoint } from './apply.ts';
 import { podRoutes, randomMac, requestedMac } from '../cnm/pod-plan.ts';
 import { parseBandwidth } from '../bandwidth/options.ts';
@@ -36,19 +36,6 @@ import { ifbName } from '../bandwidth/plan.ts';
 import { applyBandwidth, checkBandwidth, removeBandwidth } from '../bandwidth/apply.ts';
 
 const stateOf = endpointStateOf;
-
-// Loops, not map and filter, on the ADD and DEL paths: their first call costs a compile (see shared/cni/result.ts).
-function addressesOf(ips: IpConfig[]): string[] {
-  const out: string[] = [];
-  for (const ip of ips) out.push(ip.address);
-  return out;
-}
-
-function subnetsOf(net: NetworkRecord): string[] {
-  const out: string[] = [];
-  for (const x of net.subnets) out.push(x.subnet);
-  return out;
-}
 
 /** The endpoint's host-side veth: as its record names it, else as prepare() names it. */
 function hostVethOf(ep: EndpointRecord): string {
@@ -122,7 +109,7 @@ export const bridgeDriver: Driver = {
             throw inStep(`creating bridge ${o.bridge}`, err);
           }
         }
-        step(`creating nft table inet ${tableName(net.name)}`, () => nftApply(networkRuleset(net.name, o, net.subnets.map((x) => x.subnet))));
+        step(`creating nft table inet ${tableName(net.name)}`, () => nftApply(networkRuleset(net.name, o, subnetsOf(net))));
         step(`updating nft table inet ${isolationTable(ctx.dataDir)}`, () => syncIsolation(ctx, { name: net.name, bridge: o.bridge }));
       } catch (err) {
         nftTry(deleteNetworkRuleset(net.name));

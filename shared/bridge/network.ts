@@ -3,6 +3,7 @@
 // drift() reads what does (from /sys and /proc, and one netfilter netlink round trip), repair() recreates what
 // is missing and puts back what the running endpoints had in it.
 import { ErrorCode, step } from '../cni/errors.ts';
+import type { IpConfig } from '../cni/result.ts';
 import type { DriverContext } from '../cnm/driver.ts';
 import { listEndpoints, listNetworks } from '../cnm/inventory.ts';
 import { shortHash } from '../cnm/names.ts';
@@ -29,8 +30,21 @@ export interface BridgeKind {
   isolated: boolean;
 }
 
+// Loops, not map, on the ADD and DEL paths: a builtin's first call costs a compile (see shared/cni/result.ts).
+export function addressesOf(ips: IpConfig[]): string[] {
+  const out: string[] = [];
+  for (const ip of ips) out.push(ip.address);
+  return out;
+}
+
+export function subnetsOf(net: NetworkRecord): string[] {
+  const out: string[] = [];
+  for (const x of net.subnets) out.push(x.subnet);
+  return out;
+}
+
 export const BRIDGE_KIND: BridgeKind = {
-  ruleset: (net, o) => networkRuleset(net.name, o, net.subnets.map((x) => x.subnet)),
+  ruleset: (net, o) => networkRuleset(net.name, o, subnetsOf(net)),
   isolated: true,
 };
 
@@ -188,8 +202,8 @@ function recreateBridge(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions
 
 /** The network's tables again, holding the running endpoints' hostPorts and macspoofchk entries. */
 function recreateTables(ctx: DriverContext, net: NetworkRecord, o: BridgeOptions, kind: BridgeKind): void {
-  const known = net.subnets.map((x) => x.subnet);
-  const els = liveEndpoints(ctx, net).map(({ ep, s }) => endpointElements(net.name, o, ep.ips.map((i) => i.address), known, s.portMappings ?? [], s.hostVeth, s.mac));
+  const known = subnetsOf(net);
+  const els = liveEndpoints(ctx, net).map(({ ep, s }) => endpointElements(net.name, o, addressesOf(ep.ips), known, s.portMappings ?? [], s.hostVeth, s.mac));
   const merged = { table: tableName(net.name), newSubnets: [...new Set(els.flatMap((e) => e.newSubnets))], maps: els.flatMap((e) => e.maps) };
   nftApply(kind.ruleset(net, o) + addElementsScript(merged));
 }

@@ -24,9 +24,7 @@ export function shortHash(text: string): string {
 }
 
 function hex8(n: number): string {
-  let s = '';
-  for (let shift = 28; shift >= 0; shift -= 4) s += HEX[(n >>> shift) & 15];
-  return s;
+  return hexByte(n >>> 24) + hexByte((n >>> 16) & 255) + hexByte((n >>> 8) & 255) + hexByte(n & 255);
 }
 
 /** A byte as two lower-case hex digits. */
