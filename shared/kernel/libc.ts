@@ -94,42 +94,49 @@ export function libc(): LibcHandle | null {
   return handle;
 }
 
-/** Names and texts of the errnos a plugin meets, as Node and strerror(3) give them. */
-const ERRNO: Record<number, [string, string]> = {
-  1: ['EPERM', 'operation not permitted'],
-  2: ['ENOENT', 'no such file or directory'],
-  4: ['EINTR', 'interrupted system call'],
-  5: ['EIO', 'i/o error'],
-  9: ['EBADF', 'bad file descriptor'],
-  11: ['EAGAIN', 'resource temporarily unavailable'],
-  12: ['ENOMEM', 'not enough memory'],
-  13: ['EACCES', 'permission denied'],
-  16: ['EBUSY', 'device or resource busy'],
-  17: ['EEXIST', 'file already exists'],
-  18: ['EXDEV', 'cross-device link not permitted'],
-  19: ['ENODEV', 'no such device'],
-  20: ['ENOTDIR', 'not a directory'],
-  21: ['EISDIR', 'illegal operation on a directory'],
-  22: ['EINVAL', 'invalid argument'],
-  24: ['EMFILE', 'too many open files'],
-  28: ['ENOSPC', 'no space left on device'],
-  30: ['EROFS', 'read-only file system'],
-  34: ['ERANGE', 'numerical result out of range'],
-  36: ['ENAMETOOLONG', 'name too long'],
-  39: ['ENOTEMPTY', 'directory not empty'],
-  40: ['ELOOP', 'too many symbolic links encountered'],
-  95: ['EOPNOTSUPP', 'operation not supported'],
-  99: ['EADDRNOTAVAIL', 'cannot assign requested address'],
-  101: ['ENETUNREACH', 'network is unreachable'],
-  122: ['EDQUOT', 'disk quota exceeded'],
-};
+/**
+ * Names and texts of the errnos a plugin meets, as Node and strerror(3) give them. A switch, not a table: a
+ * table of small arrays, made at module load, cost the plugin's start-up 5 of JavaScriptCore's heap blocks
+ * (see README, "heap blocks").
+ */
+function errnoEntry(errno: number): [string, string] | undefined {
+  switch (errno) {
+    case 1: return ['EPERM', 'operation not permitted'];
+    case 2: return ['ENOENT', 'no such file or directory'];
+    case 4: return ['EINTR', 'interrupted system call'];
+    case 5: return ['EIO', 'i/o error'];
+    case 9: return ['EBADF', 'bad file descriptor'];
+    case 11: return ['EAGAIN', 'resource temporarily unavailable'];
+    case 12: return ['ENOMEM', 'not enough memory'];
+    case 13: return ['EACCES', 'permission denied'];
+    case 16: return ['EBUSY', 'device or resource busy'];
+    case 17: return ['EEXIST', 'file already exists'];
+    case 18: return ['EXDEV', 'cross-device link not permitted'];
+    case 19: return ['ENODEV', 'no such device'];
+    case 20: return ['ENOTDIR', 'not a directory'];
+    case 21: return ['EISDIR', 'illegal operation on a directory'];
+    case 22: return ['EINVAL', 'invalid argument'];
+    case 24: return ['EMFILE', 'too many open files'];
+    case 28: return ['ENOSPC', 'no space left on device'];
+    case 30: return ['EROFS', 'read-only file system'];
+    case 34: return ['ERANGE', 'numerical result out of range'];
+    case 36: return ['ENAMETOOLONG', 'name too long'];
+    case 39: return ['ENOTEMPTY', 'directory not empty'];
+    case 40: return ['ELOOP', 'too many symbolic links encountered'];
+    case 95: return ['EOPNOTSUPP', 'operation not supported'];
+    case 99: return ['EADDRNOTAVAIL', 'cannot assign requested address'];
+    case 101: return ['ENETUNREACH', 'network is unreachable'];
+    case 122: return ['EDQUOT', 'disk quota exceeded'];
+    default: return undefined;
+  }
+}
 
 export function errnoName(errno: number): string {
-  return ERRNO[errno]?.[0] ?? `E${errno}`;
+  return errnoEntry(errno)?.[0] ?? `E${errno}`;
 }
 
 export function errnoText(errno: number): string {
-  return ERRNO[errno]?.[1] ?? `errno ${errno}`;
+  return errnoEntry(errno)?.[1] ?? `errno ${errno}`;
 }
 
 // UTF-8 through TextEncoder, and back through the FFI's CString (TextDecoder where there is no FFI): Bun sets up
