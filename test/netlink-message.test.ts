@@ -36,6 +36,19 @@ test('a batch holds one acknowledged request per step, numbered, 4-byte aligned,
   assert.equal(b.what, ['link add cnmv1 type veth peer name eth0', 'link set dev cnmv1 master up', 'addr replace 10.0.0.1/24', 'route add 0.0.0.0/0 via 10.0.0.1']);
 });
 
+test('a veth can be made on its master and up in its one request', () => {
+  const b = new NetlinkBatch().addVeth('cnmv1', 'eth0', 7, { masterIndex: 3, up: true });
+  const bytes = b.bytes;
+  // struct ifinfomsg after the 16-byte header: family, pad, type u16, index i32 at 20, flags u32 at 24, change u32 at 28.
+  assert.is(bytes[24]! & 1, 1, 'IFF_UP in ifi_flags');
+  assert.is(bytes[28]! & 1, 1, 'IFF_UP in ifi_change');
+  // IFLA_MASTER (10) right after IFLA_IFNAME ("cnmv1\0", 4 + 6 bytes, padded to 12): len 8, type 10, value 3.
+  assert.equal([...bytes.subarray(44, 52)], [8, 0, 10, 0, 3, 0, 0, 0]);
+  assert.equal(b.what, ['link add cnmv1 master up type veth peer name eth0']);
+  const plain = new NetlinkBatch().addVeth('cnmv1', 'eth0', 7, {}).bytes;
+  assert.is(plain[24]! | plain[28]!, 0, 'without up, no flags change');
+});
+
 test('an IPv6 address without DAD sets IFA_F_NODAD; IPv4 never does', () => {
   const v6 = new NetlinkBatch().addAddress(2, 'fd00::5/64', { nodad: true }).bytes;
   assert.is(v6[16], 10, 'AF_INET6');

@@ -26,13 +26,13 @@ function applyWithNetlink(host: HostSide, pod: PodSide): void {
   const node = NetlinkSocket.open();
   const inPod = NetlinkSocket.open(host.netns);
   try {
-    node.run(new NetlinkBatch().addVeth(host.hostVeth, host.ifname, inPod.netnsFd, { mtu: host.mtu, peerMac: host.mac }));
-    const vethIndex = linkIndex(host.hostVeth);
-    const podIndex = linkIndex(host.hostVeth, 'iflink');
+    // One request makes the pair, puts the host end on the bridge and brings it up; the same batch (one send,
+    // one read of the answers) gives the bridge its gateway addresses and brings it up.
     const bridgeIndex = linkIndex(host.bridge);
-    const hostSide = new NetlinkBatch().setLink(vethIndex, host.hostVeth, { masterIndex: bridgeIndex, up: true });
+    const hostSide = new NetlinkBatch().addVeth(host.hostVeth, host.ifname, inPod.netnsFd, { mtu: host.mtu, peerMac: host.mac, masterIndex: bridgeIndex, up: true });
     for (const a of host.gatewayAddrs) hostSide.addAddress(bridgeIndex, a, { replace: true });
     node.run(hostSide.setLink(bridgeIndex, host.bridge, { up: true }));
+    const podIndex = linkIndex(host.hostVeth, 'iflink');
     if (host.hairpin || host.isolated) {
       ipBatch([`link set dev ${host.hostVeth} type bridge_slave hairpin ${host.hairpin ? 'on' : 'off'} isolated ${host.isolated ? 'on' : 'off'}`]);
     }

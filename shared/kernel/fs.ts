@@ -232,7 +232,7 @@ function pathCall(name: 'unlink' | 'rmdir', path: string): void {
 function twoPathCall(name: 'link' | 'rename', from: string, to: string): void {
   const c = libc()!;
   const a = cString(from);
-  const b = cString(to);
+  const b = cString(to, 1);
   check(c, c.libc[name](c.ptr(a), c.ptr(b)), name, from);
 }
 
@@ -282,7 +282,8 @@ export function mkdirSync(path: string, options: { recursive?: boolean; mode?: n
   const parent = path.slice(0, path.lastIndexOf('/'));
   if (!options.recursive || e !== ENOENT || !parent) throw new FsError(e, 'mkdir', path);
   mkdirSync(parent, options);
-  if (c.libc.mkdir(c.ptr(p), mode) !== 0 && c.errno() !== EEXIST) throw new FsError(c.errno(), 'mkdir', path);
+  // The parent's calls reused the path buffer.
+  if (c.libc.mkdir(c.ptr(cString(path)), mode) !== 0 && c.errno() !== EEXIST) throw new FsError(c.errno(), 'mkdir', path);
 }
 
 /** The names in a directory, without `.` and `..`, in the order the file system keeps them. */
@@ -319,7 +320,8 @@ export function rmSync(path: string, options: { recursive?: boolean; force?: boo
   if (e === ENOENT && options.force) return;
   if (e !== EISDIR || !options.recursive) throw new FsError(e, 'rm', path);
   for (const name of readdirSync(path)) rmSync(`${path}/${name}`, options);
-  if (c.libc.rmdir(c.ptr(p)) !== 0 && !(c.errno() === ENOENT && options.force)) throw new FsError(c.errno(), 'rmdir', path);
+  // The entries' calls reused the path buffer.
+  if (c.libc.rmdir(c.ptr(cString(path))) !== 0 && !(c.errno() === ENOENT && options.force)) throw new FsError(c.errno(), 'rmdir', path);
 }
 
 /** Where statx answers, one for every call. */

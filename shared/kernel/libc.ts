@@ -158,9 +158,22 @@ export function fromUtf8(bytes: Uint8Array): string {
   return (decoder ??= new TextDecoder()).decode(bytes);
 }
 
-/** A NUL-terminated copy of a string, for a char* argument. */
-export function cString(s: string): Uint8Array {
-  const b = new Uint8Array(s.length * 3 + 1);
-  const { written } = (encoder ??= new TextEncoder()).encodeInto(s, b);
-  return b.subarray(0, written + 1);
+/** The two reused buffers cString fills (a call with two paths takes one each). */
+const pathBuffers: Uint8Array[] = [];
+
+/**
+ * A NUL-terminated UTF-8 copy of a string, for a char* argument, in one of two reused buffers: valid until the
+ * next cString for the same slot.
+ */
+export function cString(s: string, slot: 0 | 1 = 0): Uint8Array {
+  const need = s.length * 3 + 1;
+  let b = pathBuffers[slot];
+  if (b === undefined || b.length < need) b = pathBuffers[slot] = new Uint8Array(need > 4096 ? need : 4096);
+  b[utf8Into(s, b, 0)] = 0;
+  return b;
+}
+
+/** Writes a string's UTF-8 into `dest` at `offset`; returns how many bytes it wrote. */
+export function utf8Into(s: string, dest: Uint8Array, offset: number): number {
+  return (encoder ??= new TextEncoder()).encodeInto(s, offset === 0 ? dest : dest.subarray(offset)).written;
 }

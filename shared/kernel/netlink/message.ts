@@ -2,6 +2,7 @@
 // encoding is unit-tested anywhere; socket.ts sends them.
 
 import { putU16le, putU32le } from '../bytes.ts';
+import { utf8Into } from '../libc.ts';
 export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, NEWROUTE: 24 } as const;
 export const NLM_F = { REQUEST: 0x1, ACK: 0x4, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
 export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28 } as const;
@@ -65,7 +66,6 @@ export class NetlinkBatch {
   private seq = 0;
   /** What each message was, by sequence number, for error messages. */
   readonly what: string[] = [];
-  private readonly enc = new TextEncoder();
 
   get bytes(): Uint8Array {
     return this.buf.subarray(0, this.off);
@@ -118,7 +118,7 @@ export class NetlinkBatch {
   }
   private str(type: number, s: string) {
     this.attr(type, () => {
-      this.off += this.enc.encodeInto(s, this.buf.subarray(this.off)).written;
+      this.off += utf8Into(s, this.buf, this.off);
       this.u8(0);
     });
   }
@@ -131,12 +131,16 @@ export class NetlinkBatch {
     this.u32(change);
   }
 
-  /** `ip link add NAME [mtu M] type veth peer name PEER [address MAC] [mtu M] netns FD` */
-  addVeth(name: string, peer: string, peerNetnsFd: number, opts: { mtu?: number | null; peerMac?: string }): this {
-    this.begin(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, `link add ${name} type veth peer name ${peer}`);
-    this.ifinfo();
+  /**
+   * `ip link add NAME [mtu M] [master INDEX] [up] type veth peer name PEER [address MAC] [mtu M] netns FD`: the
+   * kernel attaches a new link to its master and brings it up in the same request.
+   */
+  addVeth(name: string, peer: string, peerNetnsFd: number, opts: { mtu?: number | null; peerMac?: string; masterIndex?: number; up?: boolean }): this {
+    this.begin(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, `link add ${name}${opts.masterIndex ? ' master' : ''}${opts.up ? ' up' : ''} type veth peer name ${peer}`);
+    this.ifinfo(0, opts.up ? IFF_UP : 0, opts.up ? IFF_UP : 0);
     this.str(IFLA.IFNAME, name);
     if (opts.mtu) this.attr(IFLA.MTU, () => this.u32(opts.mtu!));
+    if (opts.masterIndex) this.attr(IFLA.MASTER, () => this.u32(opts.masterIndex!));
     this.attr(IFLA.LINKINFO, () => {
       this.str(IFLA_INFO_KIND, 'veth');
       this.attr(IFLA_INFO_DATA, () =>
