@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, BIN_DIR } from './harness/bins.ts';
-import { add, bridgeNetwork, del, forceCleanup, leftovers, mustAdd, snapshotVeths, killedAddRounds } from './harness/bridge.ts';
+import { add, addKilled, bridgeNetwork, del, forceCleanup, leftovers, mustAdd, snapshotVeths, killedAddRounds } from './harness/bridge.ts';
 import { filesUnder, makeDataDir, removeDataDir } from './harness/datadir.ts';
 import { cleanupNetns, createNetns } from './harness/netns.ts';
 import { errorCode, invoke } from './harness/plugin.ts';
@@ -26,6 +26,8 @@ test.after.each(async () => {
 });
 
 const ipamConf = (ipam: object, name = `cnmt${process.pid}ipam${seq++}`) => ({ cniVersion: '1.1.0', name, type: 'cnm-bridge', dataDir, ipam: { type: 'cnm-host-local', ...ipam } });
+/** The links enslaved to a bridge: its pods' host veths. */
+const portsOf = async (bridge: string) => (JSON.parse((await execa('ip', ['-j', 'link', 'show', 'master', bridge])).stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname);
 const ipamEnv = (command: string, containerId: string, args?: string) => ({ command, containerId, netns: '/var/run/netns/unused', ifname: 'eth0', path: BIN_DIR, args });
 
 test('300 concurrent ADDs on a /24 give 253 distinct addresses and clear exhaustion errors for the rest; DEL of all leaves no reservation', async () => {
@@ -117,6 +119,48 @@ test('an ADD killed with SIGKILL at random points, then DEL, leaves no reservati
   assert.ok(killedMidway > rounds / 4, `most ADDs were killed before they finished (${killedMidway}/${rounds})`);
   const table = await execa('nft', ['-j', 'list', 'map', 'inet', `cnm_${net.name}`, 'hostports4']);
   assert.not.match(table.stdout, '"elem"', 'no hostPort mapping left in the nft map');
+  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
+  assert.equal(await leftovers(dataDir), []);
+});
+
+test('a plain pod (nothing recorded before join) killed at random points, then DEL, leaves no reservation, veth or record', async () => {
+  const net = bridgeNetwork(dataDir);
+  const pod = await createNetns('plainkill');
+  const rounds = 60;
+  const killedMidway = await killedAddRounds(net.conf, pod, 'plain', { rounds, minMs: 0, maxMs: 25 }, async (_id, i) => {
+    assert.equal(filesUnder(`${dataDir}/endpoints`), [], `no endpoint record after kill #${i}`);
+    assert.equal(filesUnder(`${dataDir}/ipam`).filter((f) => !/\/last_reserved_ip\.\d+$/.test(f)), [], `no reservation, index or staged file after kill #${i}`);
+    assert.equal(await portsOf(net.bridge), [], `no host veth on the bridge after kill #${i}`);
+    const links = await execa('ip', ['-n', pod.name, '-j', 'link', 'show']);
+    assert.equal((JSON.parse(links.stdout) as Array<{ ifname: string }>).map((l) => l.ifname), ['lo'], `no pod interface after kill #${i}`);
+  });
+  assert.ok(killedMidway > rounds / 4, `most ADDs were killed before they finished (${killedMidway}/${rounds})`);
+  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
+  assert.equal(await leftovers(dataDir), []);
+});
+
+test('a plain pod whose ADD was killed, added again without a DEL: the new ADD undoes what the killed one left and succeeds', async () => {
+  const net = bridgeNetwork(dataDir);
+  const pod = await createNetns('readd');
+  await mustAdd(net.conf, pod, 'warm-up');
+  assert.is((await del(net.conf, pod, 'warm-up')).exitCode, 0);
+  let leftBehind = 0;
+  for (let i = 0; i < 30; i++) {
+    const id = `readd${i}`;
+    const killed = await addKilled(net.conf, pod, id, 2, 20);
+    if (!killed || filesUnder(`${dataDir}/endpoints`).some((f) => f.endsWith(`/${id}:eth0.json`))) {
+      // It finished before the kill: a second ADD would rightly be refused.
+      assert.is((await del(net.conf, pod, id)).exitCode, 0);
+      continue;
+    }
+    if (filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/attachments/${id}:eth0`))) leftBehind++;
+    const again = await add(net.conf, pod, id);
+    assert.is(again.exitCode, 0, `ADD after kill #${i}: ${again.stdout}`);
+    assert.is(filesUnder(`${dataDir}/ipam`).filter((f) => /\/[0-9.]+$/.test(f)).length, 1, `one reservation after the second ADD #${i}, not the killed one's too`);
+    assert.is((await portsOf(net.bridge)).length, 1, `one veth on the bridge after the second ADD #${i}`);
+    assert.is((await del(net.conf, pod, id)).exitCode, 0);
+  }
+  assert.ok(leftBehind > 0, 'some killed ADD had reserved its address before it died');
   await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
   assert.equal(await leftovers(dataDir), []);
 });

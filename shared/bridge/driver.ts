@@ -146,6 +146,14 @@ export const bridgeDriver: Driver = {
     return state as unknown as Json;
   },
 
+  // The host veth's name follows from the attachment (hostVethOf), its pod end and tc qdiscs go with it, and
+  // the ifb is found by its derived name; host ports (also read by other ADDs, to refuse a taken one),
+  // MAC-spoofing elements (keyed by the random MAC) and bandwidth are recorded first.
+  recordBeforeJoin(net, state) {
+    const s = state as unknown as BridgeEndpointState;
+    return s.portMappings.length > 0 || s.bandwidth !== undefined || optionsOf(net).macspoofchk;
+  },
+
   join(ctx, net, ep, sandbox, addressing): JoinInfo {
     const o = optionsOf(net);
     const s = stateOf(ep) as BridgeEndpointState;
@@ -232,8 +240,8 @@ export const bridgeDriver: Driver = {
       // The controller settles the deletion once the rest of the endpoint is released (settleLinkDeletions).
       startLinkDeletion(hostVeth);
       lap('host-kernel');
-    } else if (sandbox) {
-      // The host end is gone but a pod end might not be (a veth moved by hand): remove it by name.
+    } else if (sandbox && s.mac) {
+      // The host end is gone but a pod end might not be (a veth moved by hand): remove it by name and MAC.
       const r = ipJson<unknown[]>(['link', 'show'], sandbox.netns) as Array<{ ifname: string; link_type?: string; address?: string }>;
       const own = r.find((l) => l.ifname === ep.ifname && l.address === s.mac);
       if (own) ipBatch([`link del ${ep.ifname}`], sandbox.netns);

@@ -5,7 +5,7 @@ import type { Json } from '../cni/fields.ts';
 import type { Log } from '../cni/log.ts';
 import type { Dns, IpConfig, Result } from '../cni/result.ts';
 import type { Driver, DriverContext } from './driver.ts';
-import type { Ipam } from './ipam.ts';
+import { AddressesHeld, type Ipam } from './ipam.ts';
 import type { Attachment, AttachmentSpec, ControllerRequest, NetworkSpec } from './requests.ts';
 import { endpointDir, endpointPath, networkLockPath, networkPath } from './paths.ts';
 import type { EndpointRecord, NetworkRecord } from './records.ts';
@@ -149,12 +149,15 @@ export class NetworkController {
     };
     if (this.ipam) ep.ipamType = this.ipam.type;
     ep.driverState = this.driver.prepare(this.ctx, net, ep);
-    writeJsonAtomic(file, ep);
+    // Recorded before anything is reserved or touched, so that a DEL after a kill knows what to undo; unless the
+    // driver can tell that from the attachment alone.
+    const recorded = this.driver.recordBeforeJoin?.(net, ep.driverState) ?? true;
+    if (recorded) writeJsonAtomic(file, ep);
     lap('store');
 
     let addressed: Result | undefined;
     try {
-      addressed = this.ipam?.requestAddress(this.attachment);
+      addressed = recorded ? this.ipam?.requestAddress(this.attachment) : this.requestAddressUnrecorded(net);
       lap('ipam');
       const joined = step(`attaching ${env.containerId}/${env.ifname} to network ${conf.name}`, () => this.driver.join(this.ctx, net, ep, sandbox, { ips: addressed?.ips ?? [], routes: addressed?.routes ?? [] }));
       const index = joined.addressedInterface;
@@ -176,6 +179,28 @@ export class NetworkController {
       throw err;
     }
     return toResult(ep);
+  }
+
+  /**
+   * IPAM's addresses for an endpoint that has no record yet. Addresses already held by an attachment without a
+   * record were left by an ADD killed before it was done: that endpoint is undone as a DEL would, and the
+   * addresses are asked for again.
+   */
+  private requestAddressUnrecorded(net: NetworkRecord): Result | undefined {
+    try {
+      return this.ipam?.requestAddress(this.attachment);
+    } catch (err) {
+      if (!(err instanceof AddressesHeld)) throw err;
+      this.log.warn(`${this.att.containerId}/${this.att.ifname}: undoing what a killed ADD left on network ${net.name}`);
+      this.teardown(this.unrecordedEndpoint(), net, false);
+      return this.ipam?.requestAddress(this.attachment);
+    }
+  }
+
+  /** The endpoint as a driver that records nothing before join knows it: its network and attachment. */
+  private unrecordedEndpoint(): EndpointRecord {
+    const env = this.att;
+    return { network: this.netSpec.name, containerId: env.containerId, ifname: env.ifname, netns: env.netns, state: 'creating', driver: this.driver.name, interfaces: [], ips: [], routes: [], driverState: {}, created: '' };
   }
 
   /** Reverse order of add, each step best effort: the original error is what the caller sees. */
@@ -205,12 +230,16 @@ export class NetworkController {
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
     if (rec) {
       this.teardown(rec, net ?? undefined);
+    } else if (net && this.driver.recordBeforeJoin) {
+      // Nothing was added, or an ADD was killed before it recorded its endpoint: the driver looks by name.
+      this.teardown(this.unrecordedEndpoint(), net, false);
     } else {
       this.ipam?.releaseAddress(this.attachment);
     }
   }
 
-  private teardown(ep: EndpointRecord, net: NetworkRecord | undefined): void {
+  /** `joined`: the endpoint got as far as service discovery (it had a record). */
+  private teardown(ep: EndpointRecord, net: NetworkRecord | undefined, joined = true): void {
     const netns = ep.netns || this.att.netns;
     lap('store');
     this.driver.leave(this.ctx, net, ep, Sandbox.ifPresent(ep.containerId, netns));
@@ -218,7 +247,7 @@ export class NetworkController {
     lap('ipam');
     removeFile(this.endpointFile(ep.containerId, ep.ifname));
     lap('store');
-    if (net) this.leftDiscovery(net);
+    if (net && joined) this.leftDiscovery(net);
     // The driver's links are unlisted before DEL answers: a new ADD may take their names at once.
     settleLinkDeletions();
     lap('host-kernel');

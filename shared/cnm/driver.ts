@@ -62,6 +62,13 @@ export interface Driver {
    * as driverState, so a DEL after an ADD killed half-way knows what to remove.
    */
   prepare(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord): Json;
+  /**
+   * Whether prepare's state must be recorded before join. A driver that has this can undo an endpoint from
+   * its network and attachment alone (names derived from them) and answers false when `state` holds nothing
+   * more: the controller then writes no record until join is done (one file fewer per ADD), and a DEL that
+   * finds none undoes the endpoint as it would have been recorded. Absent: always recorded.
+   */
+  recordBeforeJoin?(net: NetworkRecord, state: Json): boolean;
   /** Plugs the endpoint into the sandbox; addressing is empty when usesIpam is false. */
   join(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, sandbox: Sandbox, addressing: Addressing): JoinInfo;
   /**

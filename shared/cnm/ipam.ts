@@ -1,6 +1,8 @@
 import type { Json } from '../cni/fields.ts';
 import type { Result } from '../cni/result.ts';
 import { HostLocal } from '../ipam/host-local.ts';
+
+export { AddressesHeld } from '../ipam/reservations.ts';
 import type { Attachment } from './requests.ts';
 
 export type Pool = Array<{ subnet: string; gateway?: string }>;
@@ -14,6 +16,7 @@ export interface Ipam {
   readonly dir?: string;
   /** Forgets every reservation of the network (network removal). */
   releasePool(): void;
+  /** Throws AddressesHeld when the attachment already holds addresses of this IPAM. */
   requestAddress(att: Attachment): Result;
   /** Releases the attachment's addresses; nothing held is not an error. */
   releaseAddress(att: Attachment): void;

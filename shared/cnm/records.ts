@@ -19,7 +19,8 @@ export interface NetworkRecord {
 
 /**
  * "creating" is written before anything is reserved or touched, so a killed ADD leaves a record a later
- * DEL or GC finishes off; "ready" once the ADD answered.
+ * DEL or GC finishes off (unless the driver can undo the endpoint from its attachment alone:
+ * Driver.recordBeforeJoin); "ready" once the ADD answered.
  */
 export type EndpointState = 'creating' | 'ready';
 

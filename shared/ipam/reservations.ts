@@ -5,6 +5,13 @@ import { createExclusive, listDir, overwrite, readText, removeFile, sweepTemps }
 import { canonicalIp, formatIp, parseIp, type Ip } from './ip.ts';
 import { capacity, describeSet, type RangeSet } from './config.ts';
 
+/** An attachment asked for addresses while it still held some: a DEL must come first, or a killed ADD left them. */
+export class AddressesHeld extends CniError {
+  constructor(att: Attachment, dir: string) {
+    super(ErrorCode.InvalidConfig, `container ${att.containerID} ifname ${att.ifname} already holds addresses in ${dir}`, 'DEL the attachment before adding it again');
+  }
+}
+
 /** Who holds an address: the reservation file's content, as the reference host-local writes it. */
 function ownerText(att: Attachment): string {
   return `${att.containerID}\r\n${att.ifname}`;
@@ -70,7 +77,7 @@ export class Reservations {
   /** One address from each range set; a requested address is taken from the set it falls in. */
   allocate(att: Attachment, sets: RangeSet[], requested: string[]): Allocation[] {
     if (readIndex(this.indexPath(att))) {
-      throw new CniError(ErrorCode.InvalidConfig, `container ${att.containerID} ifname ${att.ifname} already holds addresses in ${this.dir}`, 'DEL the attachment before adding it again');
+      throw new AddressesHeld(att, this.dir);
     }
     // Loops, not map and filter: on the ADD path their first call costs a compile (see shared/cni/result.ts).
     const wanted: Array<{ ip: Ip; set: RangeSet }> = [];
