@@ -50,6 +50,7 @@ test('the scenarios prove something: files are read back, errors carry their cod
   assert.equal(r['exclusive open: once, then EEXIST']!.facade, ['content', 0o640, { code: 'EEXIST' }]);
   assert.equal((r['readdir lists every name, past one getdents buffer']!.facade as string[]).length, 601);
   assert.equal(r['paths longer than the reused path buffer, beside short ones']!.facade, [true, 'deep', false]);
+  assert.equal(r['stat if it exists: undefined for a missing path, links counted']!.facade, [null, null, 2, true, 1], 'undefined, as JSON carries it');
   assert.equal(r['missing files']!.facade, [{ code: 'ENOENT' }, { code: 'ENOENT' }, { code: 'ENOENT' }, { code: 'ENOENT' }, { code: 'ENOENT' }, 'no error', false, { code: 'ENOENT' }]);
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { parseHostLocalConf } from '../shared/ipam/config.ts';
 import { Reservations } from '../shared/ipam/reservations.ts';
 import { CniError } from '../shared/cni/errors.ts';
@@ -83,6 +83,58 @@ test('release after a kill mid-allocation (index still pending) finds the addres
   res.release(att(1));
   assert.not.ok(readdirSync(dir).includes('10.0.0.2'));
   assert.ok(readdirSync(dir).includes('10.0.0.3'), 'another container keeps its address');
+});
+
+test("an attachment's addresses are links of its one file: a dual-stack attachment makes one new file", () => {
+  const res = new Reservations(dir);
+  const got = res.allocate(att(1), sets([[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]]), []);
+  assert.equal(got.map((a) => a.ip), ['10.0.0.2', 'fd00::2']);
+  const file = statSync(`${dir}/attachments/c1:eth0`);
+  assert.is(file.nlink, 3);
+  assert.is(statSync(`${dir}/10.0.0.2`).ino, file.ino);
+  assert.is(statSync(`${dir}/fd00::2`).ino, file.ino);
+  assert.is(readFileSync(`${dir}/fd00::2`, 'utf8'), 'c1\r\neth0');
+  assert.equal(res.held(att(1)).sort(), ['10.0.0.2', 'fd00::2']);
+});
+
+test("a release takes only the attachment's own links, whatever its caller's list says", () => {
+  const res = new Reservations(dir);
+  const s = sets([[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]]);
+  res.allocate(att(1), s, []); // 10.0.0.2, fd00::2
+  res.allocate(att(2), s, []); // 10.0.0.3, fd00::3
+  res.release(att(1), ['10.0.0.3', '10.0.0.2']); // one wrong, one missing: found by looking
+  assert.equal(readdirSync(dir).filter((n) => n.startsWith('10.') || n.startsWith('fd00')).sort(), ['10.0.0.3', 'fd00::3']);
+  assert.not.ok(readdirSync(`${dir}/attachments`).includes('c1:eth0'));
+  res.release(att(2), ['10.0.0.3', 'fd00::3']);
+  assert.equal(readdirSync(dir).filter((n) => n.startsWith('10.') || n.startsWith('fd00')), []);
+  res.release(att(2));
+  assert.equal(res.held(att(2)), [], 'a second release finds nothing and is no error');
+});
+
+test('a release after a kill between the attachment file and its first address, or before its content, leaves nothing', () => {
+  const res = new Reservations(dir);
+  const s = sets([[{ subnet: '10.0.0.0/24' }]]);
+  res.allocate(att(7), s, []); // makes the attachments dir
+  writeFileSync(`${dir}/attachments/c1:eth0`, 'c1\r\neth0');
+  writeFileSync(`${dir}/attachments/c2:eth0`, '');
+  res.release(att(1));
+  res.release(att(2));
+  assert.equal(readdirSync(`${dir}/attachments`).sort(), ['c7:eth0']);
+  assert.throws(() => res.allocate(att(7), s, []), /already holds addresses/);
+  assert.is(res.allocate(att(1), s, [])[0]!.ip, '10.0.0.3', 'the killed attachment can be added again');
+});
+
+test('reservations of the layout before 2026-11-26 (own files, a JSON index) are released by the index', () => {
+  const res = new Reservations(dir);
+  mkdirSync(`${dir}/attachments`, { recursive: true });
+  writeFileSync(`${dir}/10.0.0.9`, 'c1\r\neth0');
+  writeFileSync(`${dir}/10.0.0.10`, 'c2\r\neth0');
+  writeFileSync(`${dir}/attachments/c1:eth0`, JSON.stringify({ state: 'done', ips: ['10.0.0.9'] }));
+  assert.equal(res.held(att(1)), ['10.0.0.9']);
+  assert.throws(() => res.allocate(att(1), sets([[{ subnet: '10.0.0.0/24' }]]), []), /already holds addresses/);
+  res.release(att(1));
+  assert.equal(readdirSync(dir).filter((n) => n.startsWith('10.')), ['10.0.0.10']);
+  assert.equal(readdirSync(`${dir}/attachments`), []);
 });
 
 test('gc keeps exactly the valid attachments', () => {

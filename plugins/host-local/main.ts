@@ -13,10 +13,13 @@ function open(inv: Invocation): HostLocal {
 
 const attachment = (inv: Invocation) => ({ containerID: inv.env.containerId, ifname: inv.env.ifname });
 
+/** The addresses the runtime's cached result lists: where a release or CHECK looks first. */
+const previous = (inv: Invocation) => (inv.conf.prevResult?.ips ?? []).map((ip) => ip.address.split('/')[0]!);
+
 process.exitCode = runPlugin('cnm-host-local', {
   add: (inv) => open(inv).allocate(attachment(inv), requestedIps(attachmentOf(inv))),
-  del: (inv) => open(inv).release(attachment(inv)),
-  check: (inv) => open(inv).check(attachment(inv)),
+  del: (inv) => open(inv).release(attachment(inv), previous(inv)),
+  check: (inv) => open(inv).check(attachment(inv), previous(inv)),
   gc: (inv) => open(inv).gc(inv.conf.validAttachments),
   status: (inv) => open(inv).status(),
 });

@@ -207,7 +207,7 @@ export class NetworkController {
   private undo(ep: EndpointRecord, net: NetworkRecord, sandbox: Sandbox, createdNetwork: boolean): void {
     const steps: Array<[string, () => void]> = [
       ['leave', () => this.driver.leave(this.ctx, net, ep, sandbox)],
-      ['release addresses', () => this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname })],
+      ['release addresses', () => this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname }, addressesOf(ep))],
       ['remove endpoint record', () => removeFile(this.endpointFile(ep.containerId, ep.ifname))],
       ['discovery', () => this.leftDiscovery(net)],
       ['remove the network this ADD created', () => createdNetwork && this.removeNetworkIfUnused(net)],
@@ -243,7 +243,7 @@ export class NetworkController {
     const netns = ep.netns || this.att.netns;
     lap('store');
     this.driver.leave(this.ctx, net, ep, Sandbox.ifPresent(ep.containerId, netns));
-    this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname });
+    this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname }, addressesOf(ep));
     lap('ipam');
     removeFile(this.endpointFile(ep.containerId, ep.ifname));
     lap('store');
@@ -301,6 +301,16 @@ export class NetworkController {
     this.driver.status(this.ctx, net);
     this.ipam?.status();
   }
+}
+
+/** The endpoint's addresses without their prefix lengths, as a hint for its IPAM's release. */
+function addressesOf(ep: EndpointRecord): string[] {
+  const out: string[] = [];
+  for (const { address } of ep.ips) {
+    const slash = address.indexOf('/');
+    out.push(slash < 0 ? address : address.slice(0, slash));
+  }
+  return out;
 }
 
 function pickDns(fromConf: Dns | undefined, fromIpam: Dns | undefined): Dns | undefined {

@@ -18,8 +18,11 @@ export interface Ipam {
   releasePool(): void;
   /** Throws AddressesHeld when the attachment already holds addresses of this IPAM. */
   requestAddress(att: Attachment): Result;
-  /** Releases the attachment's addresses; nothing held is not an error. */
-  releaseAddress(att: Attachment): void;
+  /**
+   * Releases the attachment's addresses; nothing held is not an error. `known`: the addresses the caller's record
+   * says it holds, a hint an IPAM may use to find them sooner (it checks them).
+   */
+  releaseAddress(att: Attachment, known?: string[]): void;
   check(att: Attachment): void;
   gc(valid: Attachment[]): void;
   status(): void;
@@ -66,8 +69,8 @@ export class InProcessIpam implements Ipam {
   requestAddress(att: Attachment): Result {
     return this.hl.allocate(att, this.requested);
   }
-  releaseAddress(att: Attachment): void {
-    this.hl.release(att);
+  releaseAddress(att: Attachment, known?: string[]): void {
+    this.hl.release(att, known);
   }
   check(att: Attachment): void {
     this.hl.check(att);

@@ -113,7 +113,7 @@ export class IpamDoor {
     const p = this.pool(req.PoolID);
     const ipam = this.ipam(req.PoolID, p);
     const owner = ipam.hl.reservations.ownerOf(req.Address)?.split('\r\n');
-    if (owner?.[0] && owner[1]) ipam.releaseAddress({ containerID: owner[0], ifname: owner[1] });
+    if (owner?.[0] && owner[1]) ipam.releaseAddress({ containerID: owner[0], ifname: owner[1] }, [req.Address]);
     return {};
   }
 }

@@ -35,13 +35,14 @@ export class HostLocal {
     return result;
   }
 
-  release(att: Attachment): void {
-    this.reservations.release(att);
+  /** `known`: the addresses a record or prevResult says the attachment holds (checked, a hint). */
+  release(att: Attachment, known?: string[]): void {
+    this.reservations.release(att, known);
   }
 
   /** CHECK: the attachment still holds an address in every range set. */
-  check(att: Attachment): void {
-    const held = this.reservations.held(att);
+  check(att: Attachment, known?: string[]): void {
+    const held = this.reservations.held(att, known);
     if (held.length < this.conf.ranges.length) {
       throw new CniError(ErrorCode.InvalidConfig, `container ${att.containerID} ifname ${att.ifname} holds ${held.length} of ${this.conf.ranges.length} addresses in ${this.reservations.dir}`);
     }

@@ -1,7 +1,7 @@
-import { readFileSync } from '../kernel/fs.ts';
+import { readFileSync, statIfExists } from '../kernel/fs.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Attachment } from '../cni/config.ts';
-import { createExclusive, listDir, overwrite, readText, removeFile, sweepTemps } from '../cnm/store.ts';
+import { createInPlace, linkExclusive, listDir, overwrite, readText, removeFile, sweepTemps } from '../cnm/store.ts';
 import { canonicalIp, formatIp, parseIp, type Ip } from './ip.ts';
 import { capacity, describeSet, type RangeSet } from './config.ts';
 
@@ -18,20 +18,19 @@ function ownerText(att: Attachment): string {
 }
 
 /**
- * The attachment's own index of what it reserved. It says "pending" while an allocation is under way, so
- * a release after a kill knows to look through every reservation instead of trusting the list. It is
- * written in place: a torn write reads as pending, which is always safe.
+ * What releases before 2026-11-26 left: a JSON index of the attachment's addresses at the name its file has now,
+ * "pending" while an allocation was under way.
  */
-interface AttachmentIndex {
+interface LegacyIndex {
   state: 'pending' | 'done';
   ips: string[];
 }
 
-function readIndex(path: string): AttachmentIndex | undefined {
+function readLegacyIndex(path: string): LegacyIndex | undefined {
   const text = readText(path);
-  if (text === undefined) return undefined;
+  if (text === undefined || !text.startsWith('{')) return undefined;
   try {
-    const index = JSON.parse(text) as AttachmentIndex;
+    const index = JSON.parse(text) as LegacyIndex;
     if (index.state === 'done' && Array.isArray(index.ips)) return index;
   } catch {
     // torn by a kill mid-write
@@ -47,13 +46,18 @@ export interface Allocation {
 }
 
 /**
- * Reservations of one network's address ranges: one file per address, created exclusively, so
- * concurrent allocations can never share an address and need no lock.
+ * Reservations of one network's address ranges. An attachment has one file, `attachments/<id>:<ifname>`, holding
+ * its owner text; each address it holds is a hard link of that file named by the address (what the reference
+ * host-local reads), made exclusively, so concurrent allocations can never share an address and need no lock.
+ * One new file per attachment however many addresses it takes: on this kind of ext4 a new file costs ~0.3 ms and
+ * a link no inode (see README, "file creations"). A release finds the addresses by the file's inode: the
+ * caller's list checked, or every reservation looked at when the count of links says something is missing.
  */
 export class Reservations {
   constructor(readonly dir: string) {}
 
-  private indexPath(att: Attachment): string {
+  /** The attachment's own file: made before any address is taken, so a kill leaves something a release finds. */
+  private attachmentPath(att: Attachment): string {
     return `${this.dir}/attachments/${att.containerID}:${att.ifname}`;
   }
 
@@ -69,16 +73,28 @@ export class Reservations {
     }
   }
 
-  /** Addresses held by an attachment, from its index. */
-  held(att: Attachment): string[] {
-    return readIndex(this.indexPath(att))?.ips ?? [];
+  /**
+   * Addresses held by an attachment. `known`: the addresses its caller recorded (an endpoint record, a
+   * prevResult), checked against the attachment's file; every reservation is looked at only when they are not all.
+   */
+  held(att: Attachment, known: string[] = []): string[] {
+    const file = this.attachmentPath(att);
+    const st = statIfExists(file);
+    if (!st) return [];
+    if (st.nlink === 1) {
+      const legacy = readLegacyIndex(file);
+      return legacy?.state === 'done' ? legacy.ips : legacy ? this.scanOwned(att) : [];
+    }
+    const found: string[] = [];
+    for (const ip of known) if (this.isLinkOf(ip, st.ino)) found.push(ip);
+    if (found.length === st.nlink - 1) return found;
+    const all: string[] = [];
+    for (const name of this.reservationFiles()) if (this.isLinkOf(name, st.ino)) all.push(name);
+    return all;
   }
 
   /** One address from each range set; a requested address is taken from the set it falls in. */
   allocate(att: Attachment, sets: RangeSet[], requested: string[]): Allocation[] {
-    if (readIndex(this.indexPath(att))) {
-      throw new AddressesHeld(att, this.dir);
-    }
     // Loops, not map and filter: on the ADD path their first call costs a compile (see shared/cni/result.ts).
     const wanted: Array<{ ip: Ip; set: RangeSet }> = [];
     for (const text of requested) {
@@ -88,31 +104,29 @@ export class Reservations {
       if (!set) throw new CniError(ErrorCode.InvalidConfig, `requested IP ${text} is in none of the ranges (${sets.map(describeSet).join('; ')})`);
       wanted.push({ ip, set });
     }
-    overwrite(this.indexPath(att), JSON.stringify({ state: 'pending', ips: [] } satisfies AttachmentIndex));
+    const file = this.attachmentPath(att);
+    if (!createInPlace(file, ownerText(att))) throw new AddressesHeld(att, this.dir);
     const got: Allocation[] = [];
     try {
       for (const set of sets) {
         const asked: typeof wanted = [];
         for (const w of wanted) if (w.set === set) asked.push(w);
         if (asked.length > 1) throw new CniError(ErrorCode.InvalidConfig, `more than one requested IP falls in range set ${describeSet(set)}`);
-        got.push(asked.length ? this.reserveRequested(att, set, asked[0]!.ip) : this.reserveNext(att, set));
+        got.push(asked.length ? this.reserveRequested(file, set, asked[0]!.ip) : this.reserveNext(file, set));
       }
     } catch (err) {
-      for (const a of got) this.releaseIp(a.ip, att);
-      removeFile(this.indexPath(att));
+      for (const a of got) removeFile(`${this.dir}/${a.ip}`);
+      removeFile(file);
       throw err;
     }
-    const ips: string[] = [];
-    for (const a of got) ips.push(a.ip);
-    overwrite(this.indexPath(att), JSON.stringify({ state: 'done', ips } satisfies AttachmentIndex));
     return got;
   }
 
-  private reserveRequested(att: Attachment, set: RangeSet, ip: Ip): Allocation {
+  private reserveRequested(file: string, set: RangeSet, ip: Ip): Allocation {
     const range = set.ranges.find((r) => inRange(r, ip))!;
     const text = formatIp(ip.family, ip.value);
     if (range.gateway === ip.value) throw new CniError(ErrorCode.InvalidConfig, `requested IP ${text} is the gateway of ${range.field}`);
-    if (!createExclusive(`${this.dir}/${text}`, ownerText(att))) {
+    if (!linkExclusive(file, `${this.dir}/${text}`)) {
       const owner = (this.ownerOf(text) ?? '').split('\r\n')[0];
       throw new CniError(ErrorCode.AddressInUse, `requested IP ${text} is already reserved by container ${owner}`, 'ask for another address or DEL that container');
     }
@@ -120,7 +134,7 @@ export class Reservations {
   }
 
   /** Round-robin: the first free address after the set's last reservation, wrapping around. */
-  private reserveNext(att: Attachment, set: RangeSet): Allocation {
+  private reserveNext(file: string, set: RangeSet): Allocation {
     const last = readLast(this.lastReservedPath(set));
     let ri = 0;
     let v = set.ranges[0]!.start;
@@ -134,7 +148,6 @@ export class Reservations {
     }
     let total = 0n;
     for (const r of set.ranges) total += r.end - r.start + 1n;
-    const owner = ownerText(att);
     for (let tried = 0n; tried < total; tried++) {
       let range = set.ranges[ri]!;
       if (v > range.end) {
@@ -144,7 +157,7 @@ export class Reservations {
       }
       if (v !== range.gateway) {
         const text = formatIp(set.family, v);
-        if (createExclusive(`${this.dir}/${text}`, owner)) {
+        if (linkExclusive(file, `${this.dir}/${text}`)) {
           // A hint only: a torn write makes the next allocation start from the range's beginning.
           overwrite(this.lastReservedPath(set), text);
           return allocation(set, range, text);
@@ -155,15 +168,31 @@ export class Reservations {
     throw new CniError(ErrorCode.RangeExhausted, `no free address left in range set ipam.ranges[${set.index}] (${describeSet(set)}): all ${capacity(set)} are reserved`, 'DEL unused pods or widen the range');
   }
 
-  /** Releases what an attachment holds; nothing held is not an error. */
-  release(att: Attachment): void {
+  /**
+   * Releases what an attachment holds; nothing held is not an error. `known`: the addresses its caller recorded
+   * (checked: only links of the attachment's own file go).
+   */
+  release(att: Attachment, known: string[] = []): void {
     sweepTemps(this.dir);
     sweepTemps(`${this.dir}/attachments`);
-    const index = readIndex(this.indexPath(att));
-    if (!index) return;
-    const ips = index.state === 'done' ? index.ips : this.scanOwned(att);
-    for (const ip of ips) this.releaseIp(ip, att);
-    removeFile(this.indexPath(att));
+    const file = this.attachmentPath(att);
+    const st = statIfExists(file);
+    if (!st) return;
+    if (st.nlink === 1) {
+      // No address linked (a kill came first), or a release from before this layout: its JSON index.
+      const legacy = readLegacyIndex(file);
+      if (legacy) for (const ip of legacy.state === 'done' ? legacy.ips : this.scanOwned(att)) this.releaseIp(ip, att);
+    } else {
+      let left = st.nlink - 1;
+      for (const ip of known) {
+        if (left > 0 && this.isLinkOf(ip, st.ino)) {
+          removeFile(`${this.dir}/${ip}`);
+          left--;
+        }
+      }
+      if (left > 0) for (const name of this.reservationFiles()) if (this.isLinkOf(name, st.ino)) removeFile(`${this.dir}/${name}`);
+    }
+    removeFile(file);
   }
 
   /** Every reservation whose owner is not listed as valid goes. */
@@ -202,6 +231,11 @@ export class Reservations {
   private scanOwned(att: Attachment): string[] {
     const owner = ownerText(att);
     return this.reservationFiles().filter((n) => this.ownerOf(n) === owner);
+  }
+
+  /** Whether the reservation of `ip` is a link of the file with inode `ino`. */
+  private isLinkOf(ip: string, ino: number): boolean {
+    return statIfExists(`${this.dir}/${ip}`)?.ino === ino;
   }
 
   private releaseIp(ip: string, att: Attachment): void {

@@ -13,6 +13,8 @@ import { sleepSync } from './sleep.ts';
 export interface FileStat {
   dev: number;
   ino: number;
+  /** How many names the file has (hard links). */
+  nlink: number;
   mode: number;
   size: number;
   isDirectory(): boolean;
@@ -332,9 +334,25 @@ const u32At = (off: number) => u32le(statxBuffer, off);
 export function statSync(path: string): FileStat {
   const c = libc();
   if (!c) return node().statSync(path);
+  return statx(c, path, false)!;
+}
+
+/** stat(2) of a path, or undefined when it does not exist (no error made for the common miss). */
+export function statIfExists(path: string): FileStat | undefined {
+  const c = libc();
+  if (!c) return node().statSync(path, { throwIfNoEntry: false });
+  return statx(c, path, true);
+}
+
+function statx(c: LibcHandle, path: string, missingOk: boolean): FileStat | undefined {
   const p = cString(path);
-  check(c, c.libc.statx(AT_FDCWD, c.ptr(p), 0, STATX_BASIC_STATS, c.ptr(statxBuffer)), 'stat', path);
-  // struct statx: stx_mode u16 at 28, stx_ino u64 at 32, stx_size u64 at 40, stx_dev_major/minor u32 at 136/140.
+  if (c.libc.statx(AT_FDCWD, c.ptr(p), 0, STATX_BASIC_STATS, c.ptr(statxBuffer)) !== 0) {
+    const e = c.errno();
+    if (e === ENOENT && missingOk) return undefined;
+    throw new FsError(e, 'stat', path);
+  }
+  // struct statx: stx_nlink u32 at 16, stx_mode u16 at 28, stx_ino u64 at 32, stx_size u64 at 40,
+  // stx_dev_major/minor u32 at 136/140.
   const mode = u16le(statxBuffer, 28);
   const major = u32At(136);
   const minor = u32At(140);
@@ -343,6 +361,7 @@ export function statSync(path: string): FileStat {
     // glibc's makedev(), as Node reports st_dev
     dev: (major & 0xfff) * 0x100 + (minor & 0xff) + (minor >>> 8) * 0x100000 + (major >>> 12) * 0x100000000000,
     ino: u32At(32) + u32At(36) * 0x100000000,
+    nlink: u32At(16),
     mode,
     size: u32At(40) + u32At(44) * 0x100000000,
     isDirectory: () => type === 0o040000,
