@@ -96,8 +96,8 @@ export function libc(): LibcHandle | null {
 
 /**
  * Names and texts of the errnos a plugin meets, as Node and strerror(3) give them. A switch, not a table: a
- * table of small arrays, made at module load, cost the plugin's start-up 5 of JavaScriptCore's heap blocks
- * (see README, "heap blocks").
+ * table of small arrays, made at module load, cost every start 2 of JavaScriptCore's heap blocks, which decide
+ * whether its warm-up thread starts (README, Benchmark).
  */
 function errnoEntry(errno: number): [string, string] | undefined {
   switch (errno) {
