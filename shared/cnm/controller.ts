@@ -276,7 +276,7 @@ export class NetworkController {
     const drift = this.driver.networkDrift(this.ctx, net);
     if (drift.length) throw new CniError(ErrorCode.StateMismatch, `network ${net.name} has drifted: ${drift.join('; ')}`, 'the next ADD on this network repairs it');
     this.driver.check(this.ctx, net, ep, Sandbox.require(env.containerId, env.netns));
-    this.ipam?.check(this.attachment);
+    this.ipam?.check(this.attachment, addressesOf(ep));
   }
 
   /** GC: every endpoint of the network that no valid attachment names is torn down as DEL would (no list: all). */

@@ -23,7 +23,8 @@ export interface Ipam {
    * says it holds, a hint an IPAM may use to find them sooner (it checks them).
    */
   releaseAddress(att: Attachment, known?: string[]): void;
-  check(att: Attachment): void;
+  /** `known`: the addresses the caller's record lists, as for releaseAddress. */
+  check(att: Attachment, known?: string[]): void;
   gc(valid: Attachment[]): void;
   status(): void;
 }
@@ -72,8 +73,8 @@ export class InProcessIpam implements Ipam {
   releaseAddress(att: Attachment, known?: string[]): void {
     this.hl.release(att, known);
   }
-  check(att: Attachment): void {
-    this.hl.check(att);
+  check(att: Attachment, known?: string[]): void {
+    this.hl.check(att, known);
   }
   gc(valid: Attachment[]): void {
     this.hl.gc(valid);
