@@ -149,7 +149,7 @@ function fileCreateMicros() {
 function settleFileSystem() {
   const started = Date.now();
   let us = fileCreateMicros();
-  while (us > 200 && Date.now() - started < 8 * 60_000) {
+  while (us > 120 && Date.now() - started < 8 * 60_000) {
     progress(`waiting for the file system: a new file takes ${us.toFixed(0)} µs (files deleted nearby in the last minutes; ~70 µs settled)`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 15_000);
     us = fileCreateMicros();
