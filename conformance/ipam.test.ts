@@ -165,6 +165,29 @@ test('a plain pod whose ADD was killed, added again without a DEL: the new ADD u
   assert.equal(await leftovers(dataDir), []);
 });
 
+test('a plain pod whose ADD was killed, then GC without it: its veth and addresses go too', async () => {
+  const net = bridgeNetwork(dataDir);
+  const pod = await createNetns('killgc');
+  await mustAdd(net.conf, pod, 'keeper');
+  let caught = 0;
+  for (let i = 0; i < 20 && caught < 3; i++) {
+    const id = `killgc${i}`;
+    const killed = await addKilled(net.conf, pod, id, 6, 16);
+    const recorded = filesUnder(`${dataDir}/endpoints`).some((f) => f.endsWith(`/${id}:eth0.json`));
+    const held = filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/attachments/${id}:eth0`));
+    if (killed && !recorded && held) caught++;
+    // GC as a runtime sends it after a restart that lost the killed sandbox: only the keeper is valid.
+    const gc = await invoke(bin('cnm-bridge'), { command: 'GC', path: BIN_DIR }, { ...net.conf, 'cni.dev/valid-attachments': [{ containerID: 'keeper', ifname: 'eth0' }] });
+    assert.is(gc.exitCode, 0, gc.stdout);
+    assert.equal(filesUnder(`${dataDir}/ipam`).filter((f) => f.includes('/attachments/')).map((f) => f.split('/').pop()), ['keeper:eth0'], `only the keeper's attachment after GC #${i}`);
+    assert.is((await portsOf(net.bridge)).length, 1, `only the keeper's veth on the bridge after GC #${i}`);
+  }
+  assert.ok(caught > 0, 'some ADD was killed after it took its address and before it recorded its endpoint');
+  assert.is((await del(net.conf, pod, 'keeper')).exitCode, 0);
+  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
+  assert.equal(await leftovers(dataDir), []);
+});
+
 test('a main plugin given the Go reference host-local or static IPAM works through CNI_PATH', async () => {
   const refDir = `${dataDir}/reference-host-local`;
   // The Go reference plugins speak CNI up to 1.0.0.

@@ -198,9 +198,9 @@ export class NetworkController {
   }
 
   /** The endpoint as a driver that records nothing before join knows it: its network and attachment. */
-  private unrecordedEndpoint(): EndpointRecord {
-    const env = this.att;
-    return { network: this.netSpec.name, containerId: env.containerId, ifname: env.ifname, netns: env.netns, state: 'creating', driver: this.driver.name, interfaces: [], ips: [], routes: [], driverState: {}, created: '' };
+  private unrecordedEndpoint(containerId = this.att.containerId, ifname = this.att.ifname): EndpointRecord {
+    const netns = containerId === this.att.containerId ? this.att.netns : '';
+    return { network: this.netSpec.name, containerId, ifname, netns, state: 'creating', driver: this.driver.name, interfaces: [], ips: [], routes: [], driverState: {}, created: '' };
   }
 
   /** Reverse order of add, each step best effort: the original error is what the caller sees. */
@@ -286,14 +286,28 @@ export class NetworkController {
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
     const dir = endpointDir(this.ctx.dataDir, this.netSpec.name);
     sweepTemps(dir);
+    const recorded: string[] = [];
     for (const name of listDir(dir)) {
+      recorded.push(name.replace(/\.json$/, ''));
       if (keep.has(name.replace(/\.json$/, ''))) continue;
       const ep = readJson<EndpointRecord>(`${dir}/${name}`);
       if (!ep) continue;
       this.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
       this.teardown(ep, net);
     }
-    this.ipam?.gc(net && discoveryOf(net.options)?.vip ? [...valid, ...discoveryHooks.vipAttachments(this.ctx.dataDir, net.name)] : valid);
+    // The network's VIPs hold addresses without an endpoint: they stay.
+    const held = net && discoveryOf(net.options)?.vip ? [...valid, ...discoveryHooks.vipAttachments(this.ctx.dataDir, net.name)] : valid;
+    // An ADD killed before it recorded its endpoint left addresses and maybe links: found by the attachment.
+    if (net && this.driver.recordBeforeJoin) {
+      const kept = held.map((a) => `${a.containerID}:${a.ifname}`);
+      for (const att of this.ipam?.attachments?.() ?? []) {
+        const key = `${att.containerID}:${att.ifname}`;
+        if (kept.includes(key) || recorded.includes(key)) continue;
+        this.log.debug(`GC: removing unrecorded endpoint ${key}`);
+        this.teardown(this.unrecordedEndpoint(att.containerID, att.ifname), net, false);
+      }
+    }
+    this.ipam?.gc(held);
   }
 
   status(): void {

@@ -26,6 +26,8 @@ export interface Ipam {
   /** `known`: the addresses the caller's record lists, as for releaseAddress. */
   check(att: Attachment, known?: string[]): void;
   gc(valid: Attachment[]): void;
+  /** The attachments holding addresses, where the IPAM can tell (in-process IPAM): GC finds unrecorded endpoints by them. */
+  attachments?(): Attachment[];
   status(): void;
 }
 
@@ -78,6 +80,9 @@ export class InProcessIpam implements Ipam {
   }
   gc(valid: Attachment[]): void {
     this.hl.gc(valid);
+  }
+  attachments(): Attachment[] {
+    return this.hl.reservations.attachments();
   }
   status(): void {
     this.hl.status();

@@ -195,6 +195,16 @@ export class Reservations {
     removeFile(file);
   }
 
+  /** The attachments that hold (or were taking) addresses here, from their files' names. */
+  attachments(): Attachment[] {
+    const out: Attachment[] = [];
+    for (const name of listDir(`${this.dir}/attachments`)) {
+      const sep = name.lastIndexOf(':');
+      if (sep > 0) out.push({ containerID: name.slice(0, sep), ifname: name.slice(sep + 1) });
+    }
+    return out;
+  }
+
   /** Every reservation whose owner is not listed as valid goes. */
   gc(valid: Attachment[]): number {
     sweepTemps(this.dir);
