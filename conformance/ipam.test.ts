@@ -26,6 +26,18 @@ test.after.each(async () => {
 });
 
 const ipamConf = (ipam: object, name = `cnmt${process.pid}ipam${seq++}`) => ({ cniVersion: '1.1.0', name, type: 'cnm-bridge', dataDir, ipam: { type: 'cnm-host-local', ...ipam } });
+/** What a killed ADD of `id` (ifname eth0) left in the store: its endpoint record, its IPAM attachment file. */
+const leftBy = (id: string) => ({
+  recorded: filesUnder(`${dataDir}/endpoints`).some((f) => f.endsWith(`/${id}:eth0.json`)),
+  held: filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/attachments/${id}:eth0`)),
+});
+
+/** `cnm network rm`, then nothing of the test's left on the node or in its data dir. */
+async function removedLeavingNothing(network: string): Promise<void> {
+  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', network]);
+  assert.equal(await leftovers(dataDir), []);
+}
+
 /** The links enslaved to a bridge: its pods' host veths. */
 const portsOf = async (bridge: string) => (JSON.parse((await execa('ip', ['-j', 'link', 'show', 'master', bridge])).stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname);
 const ipamEnv = (command: string, containerId: string, args?: string) => ({ command, containerId, netns: '/var/run/netns/unused', ifname: 'eth0', path: BIN_DIR, args });
@@ -119,8 +131,7 @@ test('an ADD killed with SIGKILL at random points, then DEL, leaves no reservati
   assert.ok(killedMidway > rounds / 4, `most ADDs were killed before they finished (${killedMidway}/${rounds})`);
   const table = await execa('nft', ['-j', 'list', 'map', 'inet', `cnm_${net.name}`, 'hostports4']);
   assert.not.match(table.stdout, '"elem"', 'no hostPort mapping left in the nft map');
-  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
-  assert.equal(await leftovers(dataDir), []);
+  await removedLeavingNothing(net.name);
 });
 
 test('a plain pod (nothing recorded before join) killed at random points, then DEL, leaves no reservation, veth or record', async () => {
@@ -135,8 +146,7 @@ test('a plain pod (nothing recorded before join) killed at random points, then D
     assert.equal((JSON.parse(links.stdout) as Array<{ ifname: string }>).map((l) => l.ifname), ['lo'], `no pod interface after kill #${i}`);
   });
   assert.ok(killedMidway > rounds / 4, `most ADDs were killed before they finished (${killedMidway}/${rounds})`);
-  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
-  assert.equal(await leftovers(dataDir), []);
+  await removedLeavingNothing(net.name);
 });
 
 test('a plain pod whose ADD was killed, added again without a DEL: the new ADD undoes what the killed one left and succeeds', async () => {
@@ -148,12 +158,13 @@ test('a plain pod whose ADD was killed, added again without a DEL: the new ADD u
   for (let i = 0; i < 30; i++) {
     const id = `readd${i}`;
     const killed = await addKilled(net.conf, pod, id, 2, 20);
-    if (!killed || filesUnder(`${dataDir}/endpoints`).some((f) => f.endsWith(`/${id}:eth0.json`))) {
+    const left = leftBy(id);
+    if (!killed || left.recorded) {
       // It finished before the kill: a second ADD would rightly be refused.
       assert.is((await del(net.conf, pod, id)).exitCode, 0);
       continue;
     }
-    if (filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/attachments/${id}:eth0`))) leftBehind++;
+    if (left.held) leftBehind++;
     const again = await add(net.conf, pod, id);
     assert.is(again.exitCode, 0, `ADD after kill #${i}: ${again.stdout}`);
     assert.is(filesUnder(`${dataDir}/ipam`).filter((f) => /\/[0-9.]+$/.test(f)).length, 1, `one reservation after the second ADD #${i}, not the killed one's too`);
@@ -161,8 +172,7 @@ test('a plain pod whose ADD was killed, added again without a DEL: the new ADD u
     assert.is((await del(net.conf, pod, id)).exitCode, 0);
   }
   assert.ok(leftBehind > 0, 'some killed ADD had reserved its address before it died');
-  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
-  assert.equal(await leftovers(dataDir), []);
+  await removedLeavingNothing(net.name);
 });
 
 test('a plain pod whose ADD was killed, then GC without it: its veth and addresses go too', async () => {
@@ -173,9 +183,8 @@ test('a plain pod whose ADD was killed, then GC without it: its veth and address
   for (let i = 0; i < 20 && caught < 3; i++) {
     const id = `killgc${i}`;
     const killed = await addKilled(net.conf, pod, id, 6, 16);
-    const recorded = filesUnder(`${dataDir}/endpoints`).some((f) => f.endsWith(`/${id}:eth0.json`));
-    const held = filesUnder(`${dataDir}/ipam`).some((f) => f.endsWith(`/attachments/${id}:eth0`));
-    if (killed && !recorded && held) caught++;
+    const left = leftBy(id);
+    if (killed && !left.recorded && left.held) caught++;
     // GC as a runtime sends it after a restart that lost the killed sandbox: only the keeper is valid.
     const gc = await invoke(bin('cnm-bridge'), { command: 'GC', path: BIN_DIR }, { ...net.conf, 'cni.dev/valid-attachments': [{ containerID: 'keeper', ifname: 'eth0' }] });
     assert.is(gc.exitCode, 0, gc.stdout);
@@ -184,8 +193,7 @@ test('a plain pod whose ADD was killed, then GC without it: its veth and address
   }
   assert.ok(caught > 0, 'some ADD was killed after it took its address and before it recorded its endpoint');
   assert.is((await del(net.conf, pod, 'keeper')).exitCode, 0);
-  await execa(bin('cnm'), ['--data-dir', dataDir, 'network', 'rm', net.name]);
-  assert.equal(await leftovers(dataDir), []);
+  await removedLeavingNothing(net.name);
 });
 
 test('a main plugin given the Go reference host-local or static IPAM works through CNI_PATH', async () => {
