@@ -1,4 +1,5 @@
 import { invalidConfig } from '../../shared/cni/errors.ts';
+import { plainAddresses } from '../../shared/cni/result.ts';
 import { attachmentOf } from '../../shared/cni/cnm-plugin.ts';
 import { runPlugin, type Invocation } from '../../shared/cni/skeleton.ts';
 import { DEFAULT_DATA_DIR } from '../../shared/cnm/store.ts';
@@ -14,7 +15,7 @@ function open(inv: Invocation): HostLocal {
 const attachment = (inv: Invocation) => ({ containerID: inv.env.containerId, ifname: inv.env.ifname });
 
 /** The addresses the runtime's cached result lists: where a release or CHECK looks first. */
-const previous = (inv: Invocation) => (inv.conf.prevResult?.ips ?? []).map((ip) => ip.address.split('/')[0]!);
+const previous = (inv: Invocation) => plainAddresses(inv.conf.prevResult?.ips ?? []);
 
 process.exitCode = runPlugin('cnm-host-local', {
   add: (inv) => open(inv).allocate(attachment(inv), requestedIps(attachmentOf(inv))),

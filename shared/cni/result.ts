@@ -62,6 +62,16 @@ export interface Result02 {
   dns?: Dns;
 }
 
+/** A result's addresses without their prefix lengths ("10.1.0.5", not "10.1.0.5/24"). A loop: see convertResult. */
+export function plainAddresses(ips: IpConfig[]): string[] {
+  const out: string[] = [];
+  for (const { address } of ips) {
+    const slash = address.indexOf('/');
+    out.push(slash < 0 ? address : address.slice(0, slash));
+  }
+  return out;
+}
+
 export function isIPv6(addr: string): boolean {
   return addr.includes(':');
 }

@@ -3,7 +3,7 @@ import { bootId } from '../kernel/boot.ts';
 import { settleLinkDeletions } from '../kernel/links.ts';
 import type { Json } from '../cni/fields.ts';
 import type { Log } from '../cni/log.ts';
-import type { Dns, IpConfig, Result } from '../cni/result.ts';
+import { plainAddresses, type Dns, type Result } from '../cni/result.ts';
 import type { Driver, DriverContext } from './driver.ts';
 import { AddressesHeld, type Ipam } from './ipam.ts';
 import type { Attachment, AttachmentSpec, ControllerRequest, NetworkSpec } from './requests.ts';
@@ -197,17 +197,16 @@ export class NetworkController {
     }
   }
 
-  /** The endpoint as a driver that records nothing before join knows it: its network and attachment. */
+  /** The endpoint as a driver that records nothing before join knows it: its network and attachment (no netns: teardown takes the request's). */
   private unrecordedEndpoint(containerId = this.att.containerId, ifname = this.att.ifname): EndpointRecord {
-    const netns = containerId === this.att.containerId ? this.att.netns : '';
-    return { network: this.netSpec.name, containerId, ifname, netns, state: 'creating', driver: this.driver.name, interfaces: [], ips: [], routes: [], driverState: {}, created: '' };
+    return { network: this.netSpec.name, containerId, ifname, netns: '', state: 'creating', driver: this.driver.name, interfaces: [], ips: [], routes: [], driverState: {}, created: '' };
   }
 
   /** Reverse order of add, each step best effort: the original error is what the caller sees. */
   private undo(ep: EndpointRecord, net: NetworkRecord, sandbox: Sandbox, createdNetwork: boolean): void {
     const steps: Array<[string, () => void]> = [
       ['leave', () => this.driver.leave(this.ctx, net, ep, sandbox)],
-      ['release addresses', () => this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname }, addressesOf(ep))],
+      ['release addresses', () => this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname }, plainAddresses(ep.ips))],
       ['remove endpoint record', () => removeFile(this.endpointFile(ep.containerId, ep.ifname))],
       ['discovery', () => this.leftDiscovery(net)],
       ['remove the network this ADD created', () => createdNetwork && this.removeNetworkIfUnused(net)],
@@ -243,7 +242,7 @@ export class NetworkController {
     const netns = ep.netns || this.att.netns;
     lap('store');
     this.driver.leave(this.ctx, net, ep, Sandbox.ifPresent(ep.containerId, netns));
-    this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname }, addressesOf(ep));
+    this.ipam?.releaseAddress({ containerID: ep.containerId, ifname: ep.ifname }, plainAddresses(ep.ips));
     lap('ipam');
     removeFile(this.endpointFile(ep.containerId, ep.ifname));
     lap('store');
@@ -276,20 +275,22 @@ export class NetworkController {
     const drift = this.driver.networkDrift(this.ctx, net);
     if (drift.length) throw new CniError(ErrorCode.StateMismatch, `network ${net.name} has drifted: ${drift.join('; ')}`, 'the next ADD on this network repairs it');
     this.driver.check(this.ctx, net, ep, Sandbox.require(env.containerId, env.netns));
-    this.ipam?.check(this.attachment, addressesOf(ep));
+    this.ipam?.check(this.attachment, plainAddresses(ep.ips));
   }
 
   /** GC: every endpoint of the network that no valid attachment names is torn down as DEL would (no list: all). */
   gc(): void {
     const valid = this.req.validAttachments ?? [];
-    const keep = new Set(valid.map((a) => `${a.containerID}:${a.ifname}`));
+    const keyOf = (a: Attachment) => `${a.containerID}:${a.ifname}`;
+    const keep = new Set(valid.map(keyOf));
     const net = readJson<NetworkRecord>(networkPath(this.ctx.dataDir, this.netSpec.name));
     const dir = endpointDir(this.ctx.dataDir, this.netSpec.name);
     sweepTemps(dir);
-    const recorded: string[] = [];
+    const recorded = new Set<string>();
     for (const name of listDir(dir)) {
-      recorded.push(name.replace(/\.json$/, ''));
-      if (keep.has(name.replace(/\.json$/, ''))) continue;
+      const key = name.replace(/\.json$/, '');
+      recorded.add(key);
+      if (keep.has(key)) continue;
       const ep = readJson<EndpointRecord>(`${dir}/${name}`);
       if (!ep) continue;
       this.log.debug(`GC: removing endpoint ${ep.containerId}:${ep.ifname}`);
@@ -299,10 +300,10 @@ export class NetworkController {
     const held = net && discoveryOf(net.options)?.vip ? [...valid, ...discoveryHooks.vipAttachments(this.ctx.dataDir, net.name)] : valid;
     // An ADD killed before it recorded its endpoint left addresses and maybe links: found by the attachment.
     if (net && this.driver.recordBeforeJoin) {
-      const kept = held.map((a) => `${a.containerID}:${a.ifname}`);
+      const kept = new Set(held.map(keyOf));
       for (const att of this.ipam?.attachments?.() ?? []) {
-        const key = `${att.containerID}:${att.ifname}`;
-        if (kept.includes(key) || recorded.includes(key)) continue;
+        const key = keyOf(att);
+        if (kept.has(key) || recorded.has(key)) continue;
         this.log.debug(`GC: removing unrecorded endpoint ${key}`);
         this.teardown(this.unrecordedEndpoint(att.containerID, att.ifname), net, false);
       }
@@ -315,16 +316,6 @@ export class NetworkController {
     this.driver.status(this.ctx, net);
     this.ipam?.status();
   }
-}
-
-/** The endpoint's addresses without their prefix lengths, as a hint for its IPAM's release. */
-function addressesOf(ep: EndpointRecord): string[] {
-  const out: string[] = [];
-  for (const { address } of ep.ips) {
-    const slash = address.indexOf('/');
-    out.push(slash < 0 ? address : address.slice(0, slash));
-  }
-  return out;
 }
 
 function pickDns(fromConf: Dns | undefined, fromIpam: Dns | undefined): Dns | undefined {

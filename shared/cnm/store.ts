@@ -140,20 +140,20 @@ export function listDir(path: string): string[] {
 }
 
 /**
- * Creates a file, with its content, only if it does not exist yet: the primitive that makes reservations
- * race-free. Staged and hard-linked into place, so the name never exists without its content.
+ * Creates a file, with its content, only if it does not exist yet (a lock, a pid file): staged and hard-linked into
+ * place, so the name never exists without its content.
  */
 export function createExclusive(path: string, content: string): boolean {
-  let tmp = '';
+  let tmp: string;
   try {
     tmp = stage(path, content);
-    linkSync(tmp, path);
-    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw storeError(path, err);
+  }
+  try {
+    return linkExclusive(tmp, path);
   } finally {
-    if (tmp) rmSync(tmp, { force: true });
+    rmSync(tmp, { force: true });
   }
 }
 

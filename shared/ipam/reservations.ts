@@ -78,19 +78,27 @@ export class Reservations {
    * prevResult), checked against the attachment's file; every reservation is looked at only when they are not all.
    */
   held(att: Attachment, known: string[] = []): string[] {
+    return this.holding(att, known)?.ips ?? [];
+  }
+
+  /**
+   * What an attachment holds, undefined when it has no file. `byLink`: the addresses are links of its file, found
+   * by inode; else its file is a JSON index of the layout before (or no address was linked before a kill).
+   */
+  private holding(att: Attachment, known: string[]): { ips: string[]; byLink: boolean } | undefined {
     const file = this.attachmentPath(att);
     const st = statIfExists(file);
-    if (!st) return [];
+    if (!st) return undefined;
     if (st.nlink === 1) {
       const legacy = readLegacyIndex(file);
-      return legacy?.state === 'done' ? legacy.ips : legacy ? this.scanOwned(att) : [];
+      return { ips: legacy?.state === 'done' ? legacy.ips : legacy ? this.scanOwned(att) : [], byLink: false };
     }
     const found: string[] = [];
     for (const ip of known) if (this.isLinkOf(ip, st.ino)) found.push(ip);
-    if (found.length === st.nlink - 1) return found;
+    if (found.length === st.nlink - 1) return { ips: found, byLink: true };
     const all: string[] = [];
     for (const name of this.reservationFiles()) if (this.isLinkOf(name, st.ino)) all.push(name);
-    return all;
+    return { ips: all, byLink: true };
   }
 
   /** One address from each range set; a requested address is taken from the set it falls in. */
@@ -175,24 +183,14 @@ export class Reservations {
   release(att: Attachment, known: string[] = []): void {
     sweepTemps(this.dir);
     sweepTemps(`${this.dir}/attachments`);
-    const file = this.attachmentPath(att);
-    const st = statIfExists(file);
-    if (!st) return;
-    if (st.nlink === 1) {
-      // No address linked (a kill came first), or a release from before this layout: its JSON index.
-      const legacy = readLegacyIndex(file);
-      if (legacy) for (const ip of legacy.state === 'done' ? legacy.ips : this.scanOwned(att)) this.releaseIp(ip, att);
-    } else {
-      let left = st.nlink - 1;
-      for (const ip of known) {
-        if (left > 0 && this.isLinkOf(ip, st.ino)) {
-          removeFile(`${this.dir}/${ip}`);
-          left--;
-        }
-      }
-      if (left > 0) for (const name of this.reservationFiles()) if (this.isLinkOf(name, st.ino)) removeFile(`${this.dir}/${name}`);
+    const holding = this.holding(att, known);
+    if (!holding) return;
+    // A legacy index's addresses are not links of it: each goes only if its owner text is the attachment's.
+    for (const ip of holding.ips) {
+      if (holding.byLink) removeFile(`${this.dir}/${ip}`);
+      else this.releaseIp(ip, att);
     }
-    removeFile(file);
+    removeFile(this.attachmentPath(att));
   }
 
   /** The attachments that hold (or were taking) addresses here, from their files' names. */
